@@ -1,0 +1,127 @@
+"""Opening the database, checking its schema version, and migrating it in place.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout, so the CLI can read while the daemon
+writes. Every command opens the database through `open_database`, which refuses an out-of-date schema
+with a message that says how to fix it; only `parcelwatch db upgrade` migrates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class SchemaError(Exception):
+    """The database is missing, newer than this program, or needs `parcelwatch db upgrade`."""
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the configured URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _alembic_config() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None, "the package ships at least one migration"
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return SchemaStatus(current=current, head=head)
+
+
+def upgrade(engine: Engine) -> SchemaStatus:
+    """Create or migrate the schema to the newest version, keeping the data."""
+    cfg = _alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    return schema_status(engine)
+
+
+def check_schema(engine: Engine) -> None:
+    status = schema_status(engine)
+    if status.up_to_date:
+        return
+    known = {
+        rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    }
+    where = engine.url.render_as_string(hide_password=True)
+    if status.current is None:
+        raise SchemaError(f"{where} has no parcelwatch schema: run `parcelwatch db upgrade`")
+    if status.current not in known:
+        raise SchemaError(
+            f"{where} is at schema {status.current}, newer than this parcelwatch knows: "
+            "upgrade parcelwatch"
+        )
+    raise SchemaError(
+        f"{where} is at schema {status.current}, this parcelwatch needs {status.head}: "
+        "run `parcelwatch db upgrade`"
+    )
+
+
+def open_database(url: str) -> Engine:
+    """An engine on a database whose schema is current, or SchemaError saying what to do."""
+    engine = make_engine(url)
+    try:
+        check_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed when the block ends, rolled back whole if it raises."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

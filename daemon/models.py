@@ -1,0 +1,174 @@
+"""The tables: orders, shipments, tracking events and the outreach log.
+
+"Never twice" is a promise of the database, not of the code: a duplicate order, event or message
+is a unique-constraint violation. Times are stored as UTC and come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, returns aware UTC; refuses naive datetimes so no local time sneaks in."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _utc(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class OrderState(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    DISPUTED = "disputed"
+    CANCELLED = "cancelled"
+    OPTED_OUT = "opted_out"
+
+
+class OutreachState(StrEnum):
+    PLANNED = "planned"
+    AWAITING_APPROVAL = "awaiting_approval"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    SKIPPED = "skipped"
+    NEEDS_REVIEW = "needs_review"
+    WITHDRAWN = "withdrawn"
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: str = Field(index=True, unique=True, max_length=128)
+    source: str = Field(default="manual", max_length=32)
+    buyer_name: str = ""
+    email: str = ""
+    phone: str = ""
+    channel: str = Field(default="", max_length=32)  # empty: the configured default channel
+    locale: str = Field(default="", max_length=35)
+    timezone: str = Field(default="", max_length=64)
+    country: str = Field(index=True, max_length=2)
+    shipped_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    promised_days: int | None = None
+    product: str = ""
+    quantity: int = 1
+    state: str = Field(default=OrderState.OPEN, index=True, max_length=16)
+    state_reason: str = ""
+    customs_paused_days: int = 0
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    decide_after: datetime | None = _utc(index=True)
+
+
+class Shipment(SQLModel, table=True):
+    __tablename__ = "shipments"
+    __table_args__ = (
+        UniqueConstraint("order_pk", "tracking_number", name="uq_shipment_order_number"),
+        Index("ix_shipments_due", "closed", "next_check_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_pk: int = Field(foreign_key="orders.id", index=True)
+    tracking_number: str = Field(index=True, max_length=64)
+    carrier: str = Field(default="", max_length=64)  # as imported ("correios", "yunexpress", ...)
+    adapter: str = Field(default="", max_length=32)  # which tracking API watches it
+    status: str = Field(default="", max_length=32)  # normalised vocabulary, empty until polled
+    raw_status: str = ""
+    status_at: datetime | None = _utc()
+    last_event_at: datetime | None = _utc()
+    delivered_at: datetime | None = _utc()
+    first_polled_at: datetime | None = _utc()
+    last_polled_at: datetime | None = _utc()
+    next_check_at: datetime | None = _utc()
+    closed: bool = False
+    poll_error: str = ""
+    lease_owner: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _utc()
+    lease_token: int = 0
+
+
+class TrackingEvent(SQLModel, table=True):
+    __tablename__ = "tracking_events"
+    __table_args__ = (UniqueConstraint("shipment_id", "event_key", name="uq_event_shipment_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    shipment_id: int = Field(foreign_key="shipments.id", index=True)
+    event_key: str = Field(max_length=64)  # hash of time, code and text: the dedup key
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: str = Field(max_length=32)
+    raw_code: str = ""
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    location: str = ""
+    source: str = ""  # which carrier leg reported it (first mile, last mile)
+    recorded_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class Outreach(SQLModel, table=True):
+    """One row of the outreach log: a message or action, why it was decided, and where it stands."""
+
+    __tablename__ = "outreach"
+    __table_args__ = (
+        UniqueConstraint("order_pk", "kind", "trigger", name="uq_outreach_order_kind_trigger"),
+        Index("ix_outreach_ready", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_pk: int = Field(foreign_key="orders.id", index=True)
+    kind: str = Field(max_length=48)
+    trigger: str = Field(max_length=128)
+    audience: str = Field(default="buyer", max_length=16)
+    channel: str = Field(default="", max_length=32)
+    state: str = Field(default=OutreachState.PLANNED, max_length=24)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    tracking_snapshot: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    needs_approval: bool = False
+    due_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    decided_by: str = ""  # "approved by"/"rejected by" for people; empty for the daemon
+    decided_at: datetime | None = _utc()
+    decision_note: str = ""
+    locale: str = ""
+    subject: str = ""
+    body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    message_id: str = ""
+    attempts: int = 0
+    next_attempt_at: datetime | None = _utc()
+    last_error: str = ""
+    sent_at: datetime | None = _utc()
+    lease_owner: str = Field(default="", max_length=64)
+    lease_until: datetime | None = _utc()
+    lease_token: int = 0
+
+
+def utcnow() -> datetime:
+    """The real clock; code that decides takes `now` as an argument instead of calling this."""
+    return datetime.now(UTC)
