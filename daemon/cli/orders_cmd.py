@@ -1,0 +1,118 @@
+"""`parcelwatch orders ...`: import order files and look at one order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from daemon.cli.common import EXIT_INVALID_INPUT, EXIT_NOT_FOUND, err, fail, out, print_json, state
+from daemon.importer import ImportFileError, parse_file
+from daemon.models import utcnow
+from daemon.order_store import import_rows
+from daemon.queries import order_view
+
+app = typer.Typer(help="Import and inspect orders.", no_args_is_help=True)
+
+_MAX_LISTED = 200  # a file with thousands of bad rows lists the first ones and counts the rest
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="CSV or JSON Lines file of orders.")],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Import the good rows even if some are bad.")
+    ] = False,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="csv or jsonl (default: from the file name).")
+    ] = None,
+) -> None:
+    """Import orders. The whole file is checked first: one bad row and nothing is written."""
+    st = state(ctx)
+    engine = st.engine()
+    try:
+        parsed = parse_file(file, fmt)
+    except ImportFileError as exc:
+        fail(str(exc), EXIT_INVALID_INPUT)
+    for warning in parsed.warnings[:_MAX_LISTED]:
+        err.print(f"warning: {file}: {warning}", markup=False)
+    for problem in parsed.errors[:_MAX_LISTED]:
+        err.print(f"error: {file}: {problem}", markup=False)
+    if len(parsed.errors) > _MAX_LISTED:
+        err.print(f"... and {len(parsed.errors) - _MAX_LISTED} more errors", markup=False)
+    if parsed.errors and not skip_invalid:
+        err.print(
+            f"{file}: {len(parsed.bad_lines)} of {parsed.total} rows are invalid; nothing was "
+            "imported (fix them, or pass --skip-invalid to import the valid rows)",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INVALID_INPUT)
+    with Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=len(parsed.rows) < 5000,
+    ) as bar:
+        task = bar.add_task("import", total=len(parsed.rows))
+        report = import_rows(engine, parsed.rows, utcnow(), progress=lambda n: bar.advance(task, n))
+    out.print(
+        f"{file}: {len(parsed.rows)} rows taken: {report.created} new orders, "
+        f"{report.updated} updated, {report.unchanged} unchanged; "
+        f"{report.shipments_added} tracking numbers added, {report.shipments_closed} replaced",
+        markup=False,
+    )
+    if parsed.errors:
+        lines = ", ".join(str(n) for n in sorted(parsed.bad_lines)[:_MAX_LISTED])
+        out.print(f"{len(parsed.bad_lines)} invalid rows skipped (lines {lines})", markup=False)
+        raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The marketplace order number.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One order: its shipments, their tracking events, and everything said to the buyer."""
+    view = order_view(state(ctx).engine(), order_id)
+    if view is None:
+        fail(f"no order {order_id!r}", EXIT_NOT_FOUND)
+    if as_json:
+        print_json(view.as_dict())
+        return
+    o = view.order
+    out.print(f"[bold]Order {o.order_id}[/] ({o.source}) — {o.state}")
+    out.print(
+        f"buyer: {o.buyer_name or '-'} <{o.email or 'no email'}> locale {o.locale or '-'}  "
+        f"to {o.country}  shipped {o.shipped_at:%Y-%m-%d}  "
+        f"promised {o.promised_days or '-'} days  product {o.product or '-'} x{o.quantity}",
+        markup=False,
+    )
+    for s in view.shipments:
+        closed = " (closed)" if s.closed else ""
+        out.print(
+            f"\n[bold]{s.tracking_number}[/]{closed} carrier {s.carrier or '-'} via "
+            f"{s.adapter or '-'}: {s.status or 'not checked yet'}"
+        )
+        table = Table("when (UTC)", "status", "code", "where", "what", box=None)
+        for e in view.events.get(s.id or 0, []):
+            table.add_row(
+                f"{e.occurred_at:%Y-%m-%d %H:%M}", e.status, e.raw_code, e.location, e.description
+            )
+        if table.row_count:
+            out.print(table)
+    out.print("\n[bold]Outreach[/]")
+    if not view.outreach:
+        out.print("nothing yet")
+        return
+    log = Table("id", "due (UTC)", "kind", "state", "reason", box=None)
+    for row in view.outreach:
+        log.add_row(str(row.id), f"{row.due_at:%Y-%m-%d %H:%M}", row.kind, row.state, row.reason)
+    out.print(log)

@@ -1,0 +1,42 @@
+"""`parcelwatch status`: open parcels by country and status, and how many reached each stage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from daemon.cli.common import out, print_json, state
+from daemon.config import STAGE_KINDS
+from daemon.models import utcnow
+from daemon.queries import status_summary
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Open shipments by destination and status, and open orders at or past each stage."""
+    st = state(ctx)
+    summary = status_summary(st.engine(), st.config(), utcnow())
+    if as_json:
+        print_json(summary.as_dict())
+        return
+    out.print(
+        f"{summary.open_orders} open orders, {summary.open_shipments} open shipments", markup=False
+    )
+    statuses = sorted({s for counts in summary.by_country_status.values() for s in counts})
+    if statuses:
+        table = Table("country", *statuses, title="Open shipments by status")
+        for country, counts in summary.by_country_status.items():
+            table.add_row(country, *(str(counts.get(s, 0)) for s in statuses))
+        out.print(table)
+    if summary.past_stage:
+        stages = Table("country", *STAGE_KINDS, title="Undelivered orders at or past each stage")
+        for country, counts in summary.past_stage.items():
+            stages.add_row(country, *(str(counts.get(k, 0)) for k in STAGE_KINDS))
+        out.print(stages)
+    if summary.outreach_states:
+        states = ", ".join(f"{k} {v}" for k, v in sorted(summary.outreach_states.items()))
+        out.print(f"outreach log: {states}", markup=False)

@@ -1,0 +1,392 @@
+"""Reading order files (CSV, JSON Lines) into validated rows, before anything touches the database.
+
+The whole file is checked first and every problem is reported with its line, field and reason, so a
+seller fixes the file once instead of discovering errors one run at a time. Tracking numbers that look
+mistyped (UPU S10 check digit) are warnings, not rejections: carriers sometimes accept them.
+
+Fields (CSV header names; JSON Lines keys are the same):
+  order_id          required; the marketplace's order number
+  source            aliexpress, shopify, ebay, wish, shopee, manual (default) or other
+  buyer_name        how the buyer is addressed
+  email             buyer email (optional when messages go through the marketplace chat)
+  phone             optional
+  locale            buyer language, e.g. pt-BR (optional: the country's language is used)
+  country           destination, ISO 3166-1 alpha-2 (BR, RU, ...); required
+  ship_date         YYYY-MM-DD (taken as 00:00 UTC) or an ISO date-time with offset; required
+  tracking_numbers  one or more, separated by ';' ',' or spaces (JSON: a list or a string)
+  carrier           carrier name if known (optional)
+  promised_days     the marketplace's promised delivery days (optional)
+  product, quantity what was bought (quantity defaults to 1)
+  timezone          buyer's IANA time zone for quiet hours (optional: the country's is used)
+  channel           email, webhook or manual (optional: email when there is an address)
+  state             open (default), closed, disputed or cancelled
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from carriers.numbers import identify, normalise
+from daemon.config import check_locale
+from daemon.countries import is_country_code
+from daemon.models import OrderState
+
+FIELDS = (
+    "order_id",
+    "source",
+    "buyer_name",
+    "email",
+    "phone",
+    "locale",
+    "country",
+    "ship_date",
+    "tracking_numbers",
+    "carrier",
+    "promised_days",
+    "product",
+    "quantity",
+    "timezone",
+    "channel",
+    "state",
+)
+REQUIRED = ("order_id", "country", "ship_date", "tracking_numbers")
+SOURCES = frozenset({"aliexpress", "shopify", "ebay", "wish", "shopee", "manual", "other"})
+CHANNELS = frozenset({"", "email", "webhook", "manual"})
+IMPORT_STATES = frozenset(
+    {OrderState.OPEN, OrderState.CLOSED, OrderState.DISPUTED, OrderState.CANCELLED}
+)
+_EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_SPLIT = re.compile(r"[;,\s]+")
+_LOCALE_OK: dict[str, bool] = {}
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    """One validated order as the file describes it."""
+
+    line: int
+    order_id: str
+    source: str
+    buyer_name: str
+    email: str
+    phone: str
+    locale: str
+    country: str
+    shipped_at: datetime
+    tracking_numbers: tuple[str, ...]
+    carrier: str
+    promised_days: int | None
+    product: str
+    quantity: int
+    timezone: str
+    channel: str
+    state: str
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """What is wrong (or doubtful) in one row: line number, field and reason."""
+
+    line: int
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.field}: {self.reason}"
+
+
+@dataclass
+class ParsedFile:
+    path: Path
+    rows: list[OrderRow] = field(default_factory=list)
+    errors: list[RowProblem] = field(default_factory=list)
+    warnings: list[RowProblem] = field(default_factory=list)
+    bad_lines: set[int] = field(default_factory=set)
+    total: int = 0
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be read (missing, unknown format, no header, bad columns)."""
+
+
+def detect_format(path: Path, explicit: str | None = None) -> str:
+    if explicit:
+        if explicit not in ("csv", "jsonl"):
+            raise ImportFileError(f"{path}: unknown format {explicit!r}; use csv or jsonl")
+        return explicit
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    raise ImportFileError(
+        f"{path}: cannot tell the format from {suffix!r}; pass --format csv|jsonl"
+    )
+
+
+def read_records(path: Path, fmt: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProblem]]:
+    """Yield (line number, raw record) pairs; a line that cannot be parsed yields a RowProblem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ImportFileError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if fmt == "csv":
+        yield from _csv_records(path, text)
+    else:
+        yield from _jsonl_records(text)
+
+
+def _csv_records(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProblem]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    if not header:
+        raise ImportFileError(f"{path}: empty file or no header row")
+    unknown = [h for h in header if h not in FIELDS]
+    if unknown:
+        raise ImportFileError(
+            f"{path}: line 1: unknown column(s) {', '.join(unknown)}; known: {', '.join(FIELDS)}"
+        )
+    missing = [h for h in REQUIRED if h not in header]
+    if missing:
+        raise ImportFileError(f"{path}: line 1: missing required column(s) {', '.join(missing)}")
+    reader.fieldnames = header
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            yield line, RowProblem(line, "(row)", "more values than header columns")
+            continue
+        if all(not (v or "").strip() for v in record.values()):
+            continue
+        yield line, record
+
+
+def _jsonl_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProblem]]:
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield (
+                line,
+                RowProblem(line, "(json)", f"not valid JSON: {exc.msg} at column {exc.colno}"),
+            )
+            continue
+        if not isinstance(record, dict):
+            yield line, RowProblem(line, "(json)", "each line must be a JSON object")
+            continue
+        unknown = sorted(k for k in record if k not in FIELDS)
+        if unknown:
+            yield line, RowProblem(line, unknown[0], "unknown field")
+            continue
+        yield line, record
+
+
+def parse_file(path: Path, fmt: str | None = None) -> ParsedFile:
+    """Read and validate every row; nothing is written. Duplicate order ids are errors."""
+    parsed = ParsedFile(path)
+    seen: dict[str, int] = {}
+    for line, record in read_records(path, detect_format(path, fmt)):
+        parsed.total += 1
+        if isinstance(record, RowProblem):
+            parsed.errors.append(record)
+            parsed.bad_lines.add(line)
+            continue
+        row, errors, warnings = validate_record(line, record)
+        parsed.warnings.extend(warnings)
+        if row is not None and row.order_id in seen:
+            errors.append(
+                RowProblem(
+                    line, "order_id", f"{row.order_id!r} already on line {seen[row.order_id]}"
+                )
+            )
+        if errors or row is None:
+            parsed.errors.extend(errors)
+            parsed.bad_lines.add(line)
+            continue
+        seen[row.order_id] = line
+        parsed.rows.append(row)
+    return parsed
+
+
+def validate_record(
+    line: int, record: Mapping[str, Any]
+) -> tuple[OrderRow | None, list[RowProblem], list[RowProblem]]:
+    """Check one raw record; returns the row (or None) with its errors and warnings."""
+    errors: list[RowProblem] = []
+    warnings: list[RowProblem] = []
+
+    def text(name: str) -> str:
+        value = record.get(name)
+        if value is None:
+            return ""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            errors.append(RowProblem(line, name, "must be text"))
+            return ""
+        return value.strip()
+
+    def bad(name: str, reason: str) -> None:
+        errors.append(RowProblem(line, name, reason))
+
+    for name in REQUIRED:
+        if name != "tracking_numbers" and not text(name):
+            bad(name, "required")
+
+    order_id = text("order_id")
+    if len(order_id) > 128:
+        bad("order_id", "longer than 128 characters")
+
+    source = text("source").lower() or "manual"
+    if source not in SOURCES:
+        bad("source", f"{source!r} is not one of {', '.join(sorted(SOURCES))}")
+
+    buyer_name = " ".join(text("buyer_name").split())  # no CR/LF or tabs reach a message header
+
+    email = text("email")
+    if email and not _EMAIL.match(email):
+        bad("email", f"{email!r} is not an email address")
+
+    locale = text("locale")
+    if locale and not _locale_ok(locale):
+        bad("locale", f"{locale!r} is not a known locale (e.g. pt-BR, ru, en)")
+
+    country = text("country").upper()
+    if country and not is_country_code(country):
+        bad("country", f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+
+    shipped_at = _ship_date(text("ship_date"), line, errors)
+
+    numbers = _tracking_numbers(record.get("tracking_numbers"), line, errors)
+    for number in numbers:
+        warning = identify(number).warning
+        if warning:
+            warnings.append(RowProblem(line, "tracking_numbers", warning))
+
+    promised_days = _positive_int(text("promised_days"), "promised_days", line, errors, None)
+    quantity = _positive_int(text("quantity"), "quantity", line, errors, 1)
+
+    timezone = text("timezone")
+    if timezone:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            bad("timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Sao_Paulo)")
+
+    channel = text("channel").lower()
+    if channel not in CHANNELS:
+        bad("channel", f"{channel!r} is not one of email, webhook, manual")
+    elif channel == "email" and not email:
+        bad("channel", "email channel needs an email address")
+
+    state = text("state").lower() or OrderState.OPEN
+    if state not in IMPORT_STATES:
+        bad("state", f"{state!r} is not one of {', '.join(sorted(IMPORT_STATES))}")
+
+    if errors or shipped_at is None:
+        return None, errors, warnings
+    row = OrderRow(
+        line=line,
+        order_id=order_id,
+        source=source,
+        buyer_name=buyer_name,
+        email=email,
+        phone=text("phone"),
+        locale=locale,
+        country=country,
+        shipped_at=shipped_at,
+        tracking_numbers=numbers,
+        carrier=text("carrier").lower(),
+        promised_days=promised_days,
+        product=text("product"),
+        quantity=quantity if quantity is not None else 1,
+        timezone=timezone,
+        channel=channel,
+        state=state,
+    )
+    return row, errors, warnings
+
+
+def _locale_ok(locale: str) -> bool:
+    ok = _LOCALE_OK.get(locale)
+    if ok is None:
+        try:
+            check_locale(locale)
+            ok = True
+        except ValueError:
+            ok = False
+        _LOCALE_OK[locale] = ok
+    return ok
+
+
+def _ship_date(value: str, line: int, errors: list[RowProblem]) -> datetime | None:
+    if not value:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        errors.append(
+            RowProblem(line, "ship_date", f"{value!r} is not YYYY-MM-DD or ISO date-time")
+        )
+        return None
+    if moment.tzinfo is None:
+        errors.append(RowProblem(line, "ship_date", f"{value!r} has a time but no UTC offset"))
+        return None
+    return moment.astimezone(UTC)
+
+
+def _tracking_numbers(value: object, line: int, errors: list[RowProblem]) -> tuple[str, ...]:
+    if isinstance(value, list):
+        items = [str(v) for v in value]
+    elif isinstance(value, str):
+        items = _SPLIT.split(value.strip())
+    elif value is None:
+        items = []
+    else:
+        errors.append(RowProblem(line, "tracking_numbers", "must be text or a list"))
+        return ()
+    numbers: list[str] = []
+    for item in items:
+        number = normalise(item)
+        if not number:
+            continue
+        if not number.isalnum() or not 5 <= len(number) <= 50:
+            errors.append(
+                RowProblem(line, "tracking_numbers", f"{item!r} is not 5-50 letters and digits")
+            )
+        elif number not in numbers:
+            numbers.append(number)
+    if not numbers and not any(e.field == "tracking_numbers" for e in errors):
+        errors.append(RowProblem(line, "tracking_numbers", "required"))
+    return tuple(numbers)
+
+
+def _positive_int(
+    value: str, name: str, line: int, errors: list[RowProblem], default: int | None
+) -> int | None:
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        errors.append(RowProblem(line, name, f"{value!r} is not a whole number"))
+        return default
+    if number <= 0:
+        errors.append(RowProblem(line, name, f"{number} must be positive"))
+        return default
+    return number

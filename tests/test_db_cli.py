@@ -1,0 +1,135 @@
+"""Schema creation, in-place upgrade, refusal of out-of-date schemas, and database-level uniqueness."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from daemon.db import make_engine, upgrade
+from daemon.models import Order, Outreach, Shipment, TrackingEvent
+from tests.conftest import Workspace, copy_fixture
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+def test_every_command_refuses_a_database_without_schema(workspace: Workspace) -> None:
+    result = workspace.run("status")
+    assert result.exit_code == 3
+    assert "run `parcelwatch db upgrade`" in result.stderr
+
+
+def test_a_schema_version_this_program_does_not_know_is_refused(upgraded: Workspace) -> None:
+    engine = create_engine(upgraded.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    engine.dispose()
+    result = upgraded.run("orders", "show", "X")
+    assert result.exit_code == 3
+    assert "newer than this parcelwatch knows" in result.stderr
+
+
+def test_db_upgrade_is_idempotent_and_keeps_data(upgraded: Workspace) -> None:
+    fixture = copy_fixture("orders_good.csv", upgraded.root)
+    assert upgraded.run("orders", "import", str(fixture)).exit_code == 0
+    result = upgraded.run("db", "upgrade")
+    assert result.exit_code == 0
+    assert "already at" in result.stdout
+    shown = upgraded.run("orders", "show", "AE-1001", "--json")
+    assert shown.exit_code == 0 and "QQ850419295BR" in shown.stdout
+
+
+def test_sqlite_runs_in_wal_mode(upgraded: Workspace) -> None:
+    engine = make_engine(upgraded.database_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def _order(order_id: str = "O-1") -> Order:
+    return Order(order_id=order_id, country="BR", shipped_at=NOW, created_at=NOW, updated_at=NOW)
+
+
+@pytest.fixture
+def session(upgraded: Workspace) -> Session:
+    engine = make_engine(upgraded.database_url)
+    return Session(engine)
+
+
+def test_duplicate_order_is_impossible(session: Session) -> None:
+    session.add(_order())
+    session.commit()
+    session.add(_order())
+    with pytest.raises(IntegrityError):
+        session.commit()
+
+
+def test_duplicate_event_and_duplicate_message_are_impossible(session: Session) -> None:
+    order = _order()
+    session.add(order)
+    session.commit()
+    assert order.id is not None
+    shipment = Shipment(order_pk=order.id, tracking_number="QQ850419295BR")
+    session.add(shipment)
+    session.commit()
+    assert shipment.id is not None
+    event = dict(
+        shipment_id=shipment.id,
+        event_key="k1",
+        occurred_at=NOW,
+        status="in_transit",
+        recorded_at=NOW,
+    )
+    session.add(TrackingEvent(**event))  # type: ignore[arg-type]
+    session.commit()
+    session.add(TrackingEvent(**event))  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+    row = dict(
+        order_pk=order.id,
+        kind="reassurance",
+        trigger="stage",
+        due_at=NOW,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    session.add(Outreach(**row))  # type: ignore[arg-type]
+    session.commit()
+    session.add(Outreach(**row))  # type: ignore[arg-type]
+    with pytest.raises(IntegrityError):
+        session.commit()
+
+
+def test_naive_datetimes_are_refused(session: Session) -> None:
+    session.add(
+        Order(
+            order_id="N",
+            country="BR",
+            shipped_at=datetime(2026, 1, 1),
+            created_at=NOW,
+            updated_at=NOW,
+        )
+    )
+    with pytest.raises(Exception, match="naive datetime"):
+        session.commit()
+
+
+def test_postgresql_upgrade_and_import(pg_url: str, workspace: Workspace) -> None:
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
+    workspace.write_config(workspace.shipped_config_text().replace(workspace.database_url, pg_url))
+    fixture = copy_fixture("orders_good.csv", workspace.root)
+    first = workspace.run("orders", "import", str(fixture))
+    assert first.exit_code == 0, first.output
+    assert "4 new orders" in first.stdout
+    second = workspace.run("orders", "import", str(fixture))
+    assert "0 new orders, 0 updated, 4 unchanged" in second.stdout
+    shown = workspace.run("orders", "show", "AE-1002", "--json")
+    assert shown.exit_code == 0
+    assert "LP00612345678901" in shown.stdout
