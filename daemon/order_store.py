@@ -19,6 +19,9 @@ from daemon.db import session_scope
 from daemon.importer import OrderRow
 from daemon.models import Order, Shipment
 
+_ORDERS = Order.__table__  # type: ignore[attr-defined]
+_SHIPMENTS = Shipment.__table__  # type: ignore[attr-defined]
+
 # Order columns an import may set; anything else (state reasons, leases) belongs to the daemon.
 IMPORTED_COLUMNS = (
     "source",
@@ -62,18 +65,17 @@ def import_rows(
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             ids = [row.order_id for row in chunk]
+            # Plain rows, not ORM objects: building 100k model instances would dominate the import.
             existing = {
-                o.order_id: o
-                for o in session.execute(select(Order).where(col(Order.order_id).in_(ids)))
-                .scalars()
-                .all()
+                row.order_id: row
+                for row in session.execute(select(_ORDERS).where(_ORDERS.c.order_id.in_(ids))).all()
             }
             pks = [o.id for o in existing.values()]
-            numbers: dict[int, dict[str, Shipment]] = {}
+            numbers: dict[int, dict[str, Any]] = {}
             if pks:
                 for s in session.execute(
-                    select(Shipment).where(col(Shipment.order_pk).in_(pks))
-                ).scalars():
+                    select(_SHIPMENTS).where(_SHIPMENTS.c.order_pk.in_(pks))
+                ).all():
                     numbers.setdefault(s.order_pk, {})[s.tracking_number] = s
 
             fresh = [row for row in chunk if row.order_id not in existing]
