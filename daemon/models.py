@@ -50,6 +50,14 @@ class OrderState(StrEnum):
 
 
 class OutreachState(StrEnum):
+    """Where a log row stands. planned -> (awaiting_approval -> approved) -> sending -> sent.
+
+    `manual_pending` waits for staff to send it from the marketplace chat (`log mark-sent`);
+    `needs_review` is a send whose outcome is unknown (crash mid-send): never re-sent blindly;
+    `skipped` was due during a catch-up but superseded by a later stage; `withdrawn` was a pending
+    refund offer made stale by new tracking; `suppressed` was stopped by a rule (opt-out, dispute).
+    """
+
     PLANNED = "planned"
     AWAITING_APPROVAL = "awaiting_approval"
     APPROVED = "approved"
@@ -61,6 +69,13 @@ class OutreachState(StrEnum):
     SKIPPED = "skipped"
     NEEDS_REVIEW = "needs_review"
     WITHDRAWN = "withdrawn"
+    MANUAL_PENDING = "manual_pending"
+
+
+# States in which a row will still go out unless someone acts; used to suppress and withdraw.
+PENDING_STATES = frozenset(
+    {OutreachState.PLANNED, OutreachState.AWAITING_APPROVAL, OutreachState.APPROVED}
+)
 
 
 class Order(SQLModel, table=True):

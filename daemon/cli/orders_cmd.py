@@ -14,6 +14,8 @@ from daemon.importer import ImportFileError, parse_file
 from daemon.models import utcnow
 from daemon.order_store import import_rows
 from daemon.queries import order_view
+from daemon.review import ReviewError, opt_out
+from daemon.story import render_html, timeline
 
 app = typer.Typer(help="Import and inspect orders.", no_args_is_help=True)
 
@@ -116,3 +118,43 @@ def show(
     for row in view.outreach:
         log.add_row(str(row.id), f"{row.due_at:%Y-%m-%d %H:%M}", row.kind, row.state, row.reason)
     out.print(log)
+
+
+@app.command("story")
+def story(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The marketplace order number.")],
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Also write a self-contained page for a dispute.")
+    ] = None,
+) -> None:
+    """The whole story of an order: tracking history and every message and action, in time order."""
+    view = order_view(state(ctx).engine(), order_id)
+    if view is None:
+        fail(f"no order {order_id!r}", EXIT_NOT_FOUND)
+    for item in timeline(view):
+        marker = "📦" if item.what == "tracking" else "✉"
+        state_text = f" [{item.state}]" if item.state else ""
+        out.print(f"{item.at:%Y-%m-%d %H:%M} {marker} {item.title}{state_text}", markup=False)
+        for line in item.detail.splitlines():
+            out.print(f"    {line}", markup=False)
+    if html is not None:
+        html.write_text(render_html(view, utcnow()), encoding="utf-8")
+        out.print(f"wrote {html}", markup=False)
+
+
+@app.command("opt-out")
+def opt_out_cmd(
+    ctx: typer.Context,
+    order_id: Annotated[str, typer.Argument(help="The marketplace order number.")],
+    reason: Annotated[str, typer.Option("--reason")] = "",
+    by: Annotated[str | None, typer.Option("--by")] = None,
+) -> None:
+    """Stop every buyer message for an order, including ones already planned."""
+    from daemon.cli.log_cmd import _who
+
+    try:
+        suppressed = opt_out(state(ctx).engine(), order_id, _who(by), utcnow(), reason)
+    except ReviewError as exc:
+        fail(str(exc), EXIT_NOT_FOUND)
+    out.print(f"{order_id}: opted out; {suppressed} pending messages suppressed", markup=False)

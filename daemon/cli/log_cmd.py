@@ -1,0 +1,196 @@
+"""`parcelwatch log ...`: review the outreach log, approve or reject offers, mark manual sends."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from daemon.cli.common import EXIT_INVALID_INPUT, fail, out, state
+from daemon.models import utcnow
+from daemon.review import (
+    LogFilter,
+    ReviewError,
+    approvable_ids,
+    approve,
+    export,
+    list_log,
+    mark_sent,
+    reject,
+    retry,
+)
+
+app = typer.Typer(
+    help="Review the outreach log: list, export, approve, reject, mark sent.",
+    invoke_without_command=True,
+)
+
+By = Annotated[str | None, typer.Option("--by", help="Who is acting (default: your user name).")]
+
+
+def _who(by: str | None) -> str:
+    if by:
+        return by
+    return os.environ.get("PARCELWATCH_USER") or getpass.getuser()
+
+
+def _day(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        fail(f"--{name}: {value!r} is not a date (YYYY-MM-DD)", EXIT_INVALID_INPUT)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _filter(
+    order: str | None,
+    country: str | None,
+    kind: str | None,
+    state_: str | None,
+    channel: str | None,
+    since: str | None,
+    until: str | None,
+    text: str | None,
+) -> LogFilter:
+    return LogFilter(
+        order_id=order,
+        country=country,
+        kind=kind,
+        state=state_,
+        channel=channel,
+        since=_day(since, "since"),
+        until=_day(until, "until"),
+        text=text,
+    )
+
+
+Order = Annotated[str | None, typer.Option("--order", help="Only this order id.")]
+Country = Annotated[str | None, typer.Option("--country", help="Destination, e.g. BR.")]
+Kind = Annotated[str | None, typer.Option("--kind", help="Message kind, e.g. refund_offer.")]
+StateOpt = Annotated[str | None, typer.Option("--state", help="e.g. awaiting_approval, sent.")]
+Channel = Annotated[str | None, typer.Option("--channel", help="email, webhook or manual.")]
+Since = Annotated[str | None, typer.Option("--since", help="Created on or after (YYYY-MM-DD).")]
+Until = Annotated[str | None, typer.Option("--until", help="Created before (YYYY-MM-DD).")]
+Text = Annotated[str | None, typer.Option("--text", help="Search reason, subject, body, buyer.")]
+
+
+@app.callback()
+def show_log(
+    ctx: typer.Context,
+    order: Order = None,
+    country: Country = None,
+    kind: Kind = None,
+    state_: StateOpt = None,
+    channel: Channel = None,
+    since: Since = None,
+    until: Until = None,
+    text: Text = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Export as csv, json or jsonl instead of a table."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many rows.")] = None,
+) -> None:
+    """List the log (filters combine); with --format, export it to standard output."""
+    if ctx.invoked_subcommand is not None:
+        return
+    flt = _filter(order, country, kind, state_, channel, since, until, text)
+    entries = list_log(state(ctx).engine(), flt, limit)
+    if fmt is not None:
+        try:
+            sys.stdout.write(export(entries, fmt))
+        except ValueError as exc:
+            fail(str(exc), EXIT_INVALID_INPUT)
+        return
+    table = Table("id", "created (UTC)", "order", "ctry", "kind", "channel", "state", "reason")
+    for e in entries:
+        table.add_row(
+            str(e.row.id),
+            f"{e.row.created_at:%Y-%m-%d %H:%M}",
+            e.order_id,
+            e.country,
+            e.row.kind,
+            e.row.channel or "-",
+            e.row.state,
+            e.row.reason,
+        )
+    out.print(table)
+    out.print(f"{len(entries)} entries", markup=False)
+
+
+def _act(ctx: typer.Context, action: str, ids: list[int], run: object) -> None:
+    assert callable(run)
+    try:
+        changed = run(state(ctx).engine(), ids)
+    except ReviewError as exc:
+        fail(str(exc), EXIT_INVALID_INPUT)
+    out.print(f"{action} {len(changed)}: {', '.join(str(i) for i in changed)}", markup=False)
+
+
+@app.command("approve")
+def approve_cmd(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(help="Log entry ids.")] = None,
+    note: Annotated[str, typer.Option("--note", help="Why, for the record.")] = "",
+    by: By = None,
+    all_matching: Annotated[
+        bool, typer.Option("--all", help="Approve every pending entry matching the filters.")
+    ] = False,
+    order: Order = None,
+    country: Country = None,
+    kind: Kind = None,
+) -> None:
+    """Approve entries waiting for approval (refund offers by default) so they can go out."""
+    engine = state(ctx).engine()
+    targets = list(ids or [])
+    if all_matching:
+        targets += approvable_ids(engine, LogFilter(order_id=order, country=country, kind=kind))
+    elif order or country or kind:
+        fail("filters select entries only together with --all", EXIT_INVALID_INPUT)
+    if not targets:
+        fail("nothing to approve: give ids, or --all with filters", EXIT_INVALID_INPUT)
+    who, now = _who(by), utcnow()
+    _act(ctx, "approved", targets, lambda e, i: approve(e, i, who, now, note))
+
+
+@app.command("reject")
+def reject_cmd(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Log entry ids.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it must not go out.")] = "",
+    by: By = None,
+) -> None:
+    """Reject pending entries; they will never be sent."""
+    who, now = _who(by), utcnow()
+    _act(ctx, "rejected", ids, lambda e, i: reject(e, i, who, now, reason))
+
+
+@app.command("mark-sent")
+def mark_sent_cmd(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Log entry ids.")],
+    note: Annotated[str, typer.Option("--note")] = "",
+    by: By = None,
+) -> None:
+    """Record that a manual message was sent by hand (or an unknown-outcome send did go out)."""
+    who, now = _who(by), utcnow()
+    _act(ctx, "marked sent", ids, lambda e, i: mark_sent(e, i, who, now, note))
+
+
+@app.command("retry")
+def retry_cmd(
+    ctx: typer.Context,
+    ids: Annotated[list[int], typer.Argument(help="Log entry ids.")],
+    note: Annotated[str, typer.Option("--note")] = "",
+    by: By = None,
+) -> None:
+    """Queue a failed or unknown-outcome entry again, after checking it did not go out."""
+    who, now = _who(by), utcnow()
+    _act(ctx, "re-queued", ids, lambda e, i: retry(e, i, who, now, note))
