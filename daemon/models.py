@@ -184,6 +184,24 @@ class Outreach(SQLModel, table=True):
     lease_token: int = 0
 
 
+class Alarm(SQLModel, table=True):
+    """Something only a person can fix (revoked key, exhausted quota, carrier down), one row a source.
+
+    Raised again, it updates the same row (count, last time); cleared when the source works again.
+    """
+
+    __tablename__ = "alarms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(unique=True, max_length=64)  # e.g. "carrier:seventeentrack"
+    message: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    count: int = 1
+    first_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    cleared_at: datetime | None = _utc()
+    notified_at: datetime | None = _utc()
+
+
 def utcnow() -> datetime:
     """The real clock; code that decides takes `now` as an argument instead of calling this."""
     return datetime.now(UTC)
