@@ -62,13 +62,14 @@ class StoreSection(_Strict):
     signature: str = ""
     default_locale: str
     unsubscribe_url: str = ""
+    staff_email: str = ""
 
     @field_validator("default_locale")
     @classmethod
     def _locale(cls, value: str) -> str:
         return check_locale(value)
 
-    @field_validator("from_address", "reply_to")
+    @field_validator("from_address", "reply_to", "staff_email")
     @classmethod
     def _address(cls, value: str) -> str:
         if value and ("@" not in value or any(c in value for c in "\r\n")):

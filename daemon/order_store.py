@@ -115,7 +115,7 @@ def import_rows(
                 reopened = [
                     s
                     for n, s in have.items()
-                    if n in row.tracking_numbers and s.closed and s.poll_error == _REMOVED
+                    if n in row.tracking_numbers and s.closed and s.poll_error == REMOVED
                 ]
                 dropped = [
                     s for n, s in have.items() if n not in row.tracking_numbers and not s.closed
@@ -138,7 +138,7 @@ def import_rows(
                     session.execute(
                         update(Shipment)
                         .where(col(Shipment.id) == shipment.id)
-                        .values(closed=True, poll_error=_REMOVED, next_check_at=None)
+                        .values(closed=True, poll_error=REMOVED, next_check_at=None)
                     )
                     closed += 1
                 for shipment in reopened:
@@ -153,7 +153,7 @@ def import_rows(
     return ImportReport(created, updated, unchanged, added, closed)
 
 
-_REMOVED = "removed from the order by an import"
+REMOVED = "removed from the order by an import"
 
 
 def _shipment(order_pk: int, number: str, carrier: str) -> dict[str, Any]:
