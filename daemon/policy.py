@@ -1,0 +1,899 @@
+"""The policy: which messages and actions are due for one order, now, and why.
+
+`decide()` is a pure function. It is given one order, its shipments (normalised status and tracking
+events), the destination's patience `Window`, everything already in the outreach log for the order,
+and the clock reading `now`; it returns the intents now due and the pending offers to withdraw. It
+reads no clock, no database and no network, so the same inputs always give the same answer and every
+rule below can be checked with a table of inputs. Every number comes from the `Window` (the shipped
+`config.toml`), except the refund follow-up delay, which the config does not have yet
+(`REFUND_FOLLOWUP_DAYS`).
+
+Days are calendar days counted from `shipped_at`: "day 45" is `shipped_at + 45 days`. Each intent
+carries a `trigger`; (kind, trigger) is unique per order in the log, and deciding again reproduces
+the same trigger, so anything already logged (in any state) is never returned again.
+
+Stage messages (trigger "stage": one of each per order)
+  S1. `tracking_update`, `reassurance`, `extension` and `refund_offer` fall due on their window day
+      (`stages.*`); a stage without a day is switched off for the day rule only.
+  S2. The extension is two intents with one trigger: the marketplace action `extend_protection` and
+      the buyer message `extension`. Protection then runs until
+      shipped_at + promised_days + extension_days (promised_days: the order's own, else the
+      window's). If the order's own protection ends before the window's extension day, the
+      extension comes the day before protection ends. Once protection has ended it is skipped.
+  S3. Customs payment pending pauses the refund clock: the time any shipment spends in
+      CUSTOMS_PAYMENT_DUE (from the event that entered it to the next event with another status, or
+      now; overlaps counted once) is added to the refund offer's day and to the not-found refund.
+      Nothing else moves.
+  S4. Stalled: a shipment still on its way whose last event is `tracking.stalled_days` old, and
+      which is not waiting on the buyer (customs payment due, ready for pickup), brings
+      `tracking.stalled_action` forward: that stage falls due when the threshold was crossed, if
+      that is earlier than its day. It is the same stage (same trigger), so it is never sent twice.
+  S5. Tracking never found: when a shipment has no event at all and its status is NOT_FOUND (or it
+      was never polled), the refund offer falls due at `tracking.not_found_refund_days` (plus the
+      pause), if that is earlier than its day.
+  S6. The buyer ladder is tracking_update < reassurance < refund_offer. A ladder stage that falls
+      due after a higher one was logged (and not rejected, withdrawn or skipped) is skipped as
+      superseded: no "here is your tracking number" after a reassurance went out.
+  S7. Catch-up: when several stages are due in one evaluation (daemon down, order imported late),
+      they are walked in the order they fell due; only the last one is produced, the others are
+      returned as skipped intents (logged, never sent). A refund offer in the walk ends it: stages
+      due after the refund offer are held by rule P2, neither sent nor skipped. Never more than one
+      stage is produced by one evaluation.
+  S8. Refund follow-up (`refund_followup`, trigger "stage"): `REFUND_FOLLOWUP_DAYS` after the refund
+      offer was sent, if the parcel is still not delivered.
+
+Event messages (from tracking events; trigger "<tracking number>@<start of the episode>")
+  E1. One message per shipment per episode, an episode being a run of consecutive events in the
+      same state: `customs_hold` (CUSTOMS_HOLD), `customs_payment_due` (CUSTOMS_PAYMENT_DUE),
+      `delivery_failure` (DELIVERY_FAILURE: address problem, refused), `returned_to_sender`
+      (RETURNING or RETURNED), `ready_for_pickup` (AVAILABLE_FOR_PICKUP). Due when the episode began.
+  E2. `pickup_reminder` (same trigger as its `ready_for_pickup`): `tracking.pickup_reminder_days`
+      after the parcel became ready for pickup, while it still waits there.
+  E3. An episode that is already over when first seen (the parcel moved on before any evaluation
+      saw it) is returned skipped, so the log shows it was missed; a reminder whose day never came
+      while the parcel waited is not returned at all.
+  E4. `delivered` (trigger "order"): one per order, when every shipment is delivered; due at the
+      last delivery. `review_request` (trigger "order"): `tracking.review_request_days` after the
+      delivery or after the delivered confirmation was logged, whichever is later, so the two never
+      go out together.
+  E5. `tracking_not_found` (buyer, trigger "order") and `staff_tracking_not_found` (staff, trigger
+      = tracking number, one per shipment): `tracking.not_found_alert_days` after shipment for a
+      shipment with no event at all whose status is NOT_FOUND or which was never polled.
+  E6. `staff_invalid_tracking` (trigger = tracking number): at once (due at shipment) when the
+      number's format looks wrong, unless the carrier already reports events for it.
+
+Stop rules
+  P1. Delivered: once every shipment is delivered, no stage message, follow-up or not-found notice.
+      More broadly, stage messages need at least one shipment still on its way: a parcel that is
+      returning or returned gets its `returned_to_sender` message and staff decide refund or reship.
+  P2. Refund offer: while a refund offer is logged in any state other than rejected, withdrawn or
+      skipped, no more stage messages and no `tracking_not_found`; only the follow-up (S8) and the
+      event messages that ask the buyer to act or tell them the parcel arrived (customs payment,
+      delivery failure, pickup and its reminder, returned, delivered) still go. `customs_hold`
+      (nothing for the buyer to do) and `review_request` (awkward after a refund) are held. If staff
+      rejected the offer (the buyer chose to wait), the window continues: e.g. Brazil's extension on
+      day 83. A refund offer produced in this evaluation skips a `tracking_not_found` due with it.
+  P3. Order state: a disputed, cancelled or closed order gets nothing at all (a dispute is in
+      staff's hands on the marketplace; a cancelled or closed order has nothing left to prevent).
+      An opted-out order gets no buyer message and no marketplace action, but staff alerts still
+      come: the seller still needs to know a tracking number is wrong.
+  P4. Idempotence: anything whose (kind, trigger) is in the log is never returned again.
+
+Withdrawals (decided first; the rest of the decision sees them as withdrawn)
+  W1. A refund offer not yet sent (planned, awaiting approval, approved, needs review) is withdrawn
+      when any shipment has an event after the offer was created (the parcel moved again, or was
+      delivered).
+  W2. Any pending stage message, follow-up or not-found notice is withdrawn once every shipment is
+      delivered.
+  W3. Any pending buyer message or marketplace action is withdrawn when the order is no longer open.
+  A withdrawn refund offer is not offered again automatically (its trigger is used); the window
+  continues and staff can offer one by hand.
+
+`next_decision_at()` says when to look at the order again if no new tracking event arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from carriers.status import Status
+from daemon.config import Window
+from daemon.models import OrderState, OutreachState
+from messages.kinds import Audience, Kind
+
+DAY = timedelta(days=1)
+
+# Not in the Window yet; a candidate for `tracking.refund_followup_days`.
+REFUND_FOLLOWUP_DAYS = 7
+
+STAGE_TRIGGER = "stage"
+ORDER_TRIGGER = "order"
+
+STAGE_KINDS = (Kind.TRACKING_UPDATE, Kind.REASSURANCE, Kind.EXTENSION, Kind.REFUND_OFFER)
+# The buyer ladder (S6): a higher rung supersedes lower ones. The extension is not on it.
+LADDER_RANK = {Kind.TRACKING_UPDATE: 1, Kind.REASSURANCE: 2, Kind.REFUND_OFFER: 3}
+# Tie-break when two stages fall due at the same moment (S7).
+_WALK_RANK = {Kind.TRACKING_UPDATE: 1, Kind.REASSURANCE: 2, Kind.EXTENSION: 3, Kind.REFUND_OFFER: 4}
+
+# Kinds that exist only because the parcel is late; delivery stops them (P1, W2).
+DELAY_KINDS = frozenset(
+    {
+        *STAGE_KINDS,
+        Kind.EXTEND_PROTECTION,
+        Kind.REFUND_FOLLOWUP,
+        Kind.TRACKING_NOT_FOUND,
+    }
+)
+# Event messages held while a refund offer is live (P2).
+_HELD_BY_OFFER = frozenset({Kind.CUSTOMS_HOLD, Kind.REVIEW_REQUEST, Kind.TRACKING_NOT_FOUND})
+
+# Logged in one of these, an outreach no longer counts (a refund offer no longer stops anything).
+DEAD_STATES = frozenset({OutreachState.REJECTED, OutreachState.WITHDRAWN, OutreachState.SKIPPED})
+# Not yet sent, so still withdrawable.
+PENDING_STATES = frozenset(
+    {
+        OutreachState.PLANNED,
+        OutreachState.AWAITING_APPROVAL,
+        OutreachState.APPROVED,
+        OutreachState.NEEDS_REVIEW,
+    }
+)
+
+_NOT_ON_ITS_WAY = frozenset({Status.DELIVERED, Status.RETURNING, Status.RETURNED})
+_WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_PICKUP})
+
+# E1: one table from episode state to message.
+EPISODE_MESSAGES: tuple[tuple[Kind, frozenset[Status], str], ...] = (
+    (Kind.CUSTOMS_HOLD, frozenset({Status.CUSTOMS_HOLD}), "held in customs"),
+    (
+        Kind.CUSTOMS_PAYMENT_DUE,
+        frozenset({Status.CUSTOMS_PAYMENT_DUE}),
+        "customs asks the buyer to pay duty or fees",
+    ),
+    (Kind.DELIVERY_FAILURE, frozenset({Status.DELIVERY_FAILURE}), "delivery failed"),
+    (
+        Kind.RETURNED_TO_SENDER,
+        frozenset({Status.RETURNING, Status.RETURNED}),
+        "on its way back to the sender",
+    ),
+    (Kind.READY_FOR_PICKUP, frozenset({Status.AVAILABLE_FOR_PICKUP}), "ready for pickup"),
+)
+
+
+# --- Inputs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """One normalised tracking event. Times are aware UTC."""
+
+    occurred_at: datetime
+    status: Status
+    raw_code: str = ""
+    description: str = ""
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class ShipmentFacts:
+    """One tracking number of the order, as last polled. Events may come in any order."""
+
+    tracking_number: str
+    status: Status | None = None  # None: never polled yet
+    events: tuple[EventFacts, ...] = ()
+    first_polled_at: datetime | None = None
+    number_warning: str | None = None  # `carriers.numbers.identify(n).warning`
+
+
+@dataclass(frozen=True)
+class OrderFacts:
+    """The order as the policy needs it."""
+
+    order_id: str
+    country: str
+    shipped_at: datetime
+    promised_days: int | None = None  # the marketplace's own; None: the window's
+    state: OrderState = OrderState.OPEN
+
+
+@dataclass(frozen=True)
+class LoggedOutreach:
+    """One row already in the outreach log for this order."""
+
+    kind: Kind
+    trigger: str
+    state: OutreachState
+    created_at: datetime
+    due_at: datetime
+    sent_at: datetime | None = None  # for the refund follow-up; falls back to due_at
+
+
+# --- Outputs -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A message or action now due (or, when `skipped`, to be logged as skipped and never sent)."""
+
+    kind: Kind
+    trigger: str
+    due_at: datetime
+    needs_approval: bool
+    reason: str
+    audience: Audience
+    skipped: bool = False
+    skip_reason: str = ""
+    tracking_number: str | None = None  # the shipment an event message is about
+    protection_until: datetime | None = None  # extension: the new end of buyer protection
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """A pending outreach that must not go out any more."""
+
+    kind: Kind
+    trigger: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    intents: tuple[Intent, ...] = ()
+    withdrawals: tuple[Withdrawal, ...] = ()
+
+
+# --- Reading the tracking ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Run:
+    """An episode: consecutive events of one shipment in one group of statuses."""
+
+    start: EventFacts
+    ended_at: datetime | None  # None: the shipment is still in this state
+
+
+class _Parcel:
+    """A shipment with its events in time order and the episodes read from them."""
+
+    def __init__(self, facts: ShipmentFacts) -> None:
+        self.facts = facts
+        self.number = facts.tracking_number
+        self.events = tuple(
+            sorted(
+                facts.events,
+                key=lambda e: (e.occurred_at, e.status.value, e.raw_code, e.description),
+            )
+        )
+        if facts.status is not None:
+            self.current: Status | None = facts.status
+        else:
+            self.current = self.events[-1].status if self.events else None
+
+    @property
+    def last_event(self) -> EventFacts | None:
+        return self.events[-1] if self.events else None
+
+    @property
+    def on_its_way(self) -> bool:
+        return self.current not in _NOT_ON_ITS_WAY
+
+    @property
+    def delivered(self) -> bool:
+        return self.current is Status.DELIVERED
+
+    @property
+    def never_found(self) -> bool:
+        return not self.events and self.current in (None, Status.NOT_FOUND)
+
+    def runs(self, group: frozenset[Status]) -> list[_Run]:
+        runs: list[_Run] = []
+        events = self.events
+        i = 0
+        while i < len(events):
+            if events[i].status not in group:
+                i += 1
+                continue
+            j = i
+            while j + 1 < len(events) and events[j + 1].status in group:
+                j += 1
+            if j + 1 < len(events):
+                ended: datetime | None = events[j + 1].occurred_at
+            elif self.current in group:
+                ended = None
+            else:  # the carrier's summary moved on without an event: over, as of its last event
+                ended = events[j].occurred_at
+            runs.append(_Run(events[i], ended))
+            i = j + 1
+        return runs
+
+    def delivered_at(self) -> datetime | None:
+        if not self.delivered:
+            return None
+        runs = self.runs(frozenset({Status.DELIVERED}))
+        if runs and runs[-1].ended_at is None:
+            return runs[-1].start.occurred_at
+        if self.events:
+            return self.events[-1].occurred_at
+        return self.facts.first_polled_at
+
+
+def customs_pause(shipments: Iterable[ShipmentFacts], now: datetime) -> timedelta:
+    """Time spent waiting for the buyer to pay customs (S3), overlaps between shipments once."""
+    total, _running = _customs_pause([_Parcel(s) for s in shipments], now)
+    return total
+
+
+def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta, bool]:
+    spans: list[tuple[datetime, datetime]] = []
+    running = False
+    for parcel in parcels:
+        for run in parcel.runs(frozenset({Status.CUSTOMS_PAYMENT_DUE})):
+            start = run.start.occurred_at
+            end = now if run.ended_at is None else min(run.ended_at, now)
+            if run.ended_at is None and start <= now:
+                running = True
+            if end > start:
+                spans.append((start, end))
+    total = timedelta(0)
+    cursor: datetime | None = None
+    for start, end in sorted(spans):
+        if cursor is not None and start < cursor:
+            start = cursor
+        if end > start:
+            total += end - start
+        cursor = end if cursor is None else max(cursor, end)
+    return total, running
+
+
+# --- The order as a whole ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Due:
+    """A rule's answer before catch-up: what, when, why."""
+
+    kind: Kind
+    trigger: str
+    due_at: datetime
+    reason: str
+    skip_reason: str = ""
+    tracking_number: str | None = None
+    protection_until: datetime | None = None
+    moving: bool = False  # due_at slides with the clock (the customs pause is running)
+
+
+class _Case:
+    """Everything the rules look at, computed once."""
+
+    def __init__(
+        self,
+        order: OrderFacts,
+        shipments: Sequence[ShipmentFacts],
+        window: Window,
+        logged: Sequence[LoggedOutreach],
+        now: datetime,
+    ) -> None:
+        self.order = order
+        self.window = window
+        self.now = now
+        self.shipped = order.shipped_at
+        self.promised = order.promised_days or window.promised_days
+        self.parcels = [_Parcel(s) for s in shipments]
+        self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
+        self.pause, self.pause_running = _customs_pause(self.parcels, now)
+
+    # Order-level facts
+
+    @property
+    def all_delivered(self) -> bool:
+        return bool(self.parcels) and all(p.delivered for p in self.parcels)
+
+    @property
+    def any_on_its_way(self) -> bool:
+        return not self.parcels or any(p.on_its_way for p in self.parcels)
+
+    def live(self, kind: Kind, trigger: str = STAGE_TRIGGER) -> LoggedOutreach | None:
+        entry = self.logged.get((kind, trigger))
+        return entry if entry is not None and entry.state not in DEAD_STATES else None
+
+    def live_offer(self) -> LoggedOutreach | None:
+        offers = [
+            entry
+            for (kind, _trigger), entry in self.logged.items()
+            if kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES
+        ]
+        return min(offers, key=lambda e: e.created_at) if offers else None
+
+    def day(self, moment: datetime) -> int:
+        return (moment - self.shipped) // DAY
+
+    def at_day(self, day: int) -> datetime:
+        return self.shipped + day * DAY
+
+    def latest_event(self) -> tuple[_Parcel, EventFacts] | None:
+        found = [(p, p.last_event) for p in self.parcels if p.last_event is not None]
+        if not found:
+            return None
+        parcel, event = max(found, key=lambda pe: pe[1].occurred_at)
+        assert event is not None
+        return parcel, event
+
+    def tracking_phrase(self) -> str:
+        """`last event 12 days ago: 'Encaminhado...' in CURITIBA`, for staff reading the log."""
+        latest = self.latest_event()
+        if latest is None:
+            return "no tracking event yet"
+        parcel, event = latest
+        phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
+        if len(self.parcels) > 1:
+            phrase += f" ({parcel.number})"
+        return phrase
+
+    def stall(self) -> tuple[datetime, _Parcel] | None:
+        """When the earliest stalled shipment crossed `stalled_days` without news (S4)."""
+        limit = self.window.tracking.stalled_days * DAY
+        crossings = [
+            (p.events[-1].occurred_at + limit, p)
+            for p in self.parcels
+            if p.events and p.on_its_way and p.current not in _WAITING_ON_BUYER
+        ]
+        if not crossings:
+            return None
+        return min(crossings, key=lambda cp: cp[0])
+
+    def never_found(self) -> list[_Parcel]:
+        return [p for p in self.parcels if p.never_found]
+
+
+def _ago(delta: timedelta) -> str:
+    days = max(delta // DAY, 0)
+    if days == 0:
+        return "today"
+    return "1 day ago" if days == 1 else f"{days} days ago"
+
+
+def _event_text(event: EventFacts) -> str:
+    text = repr(event.description) if event.description else event.status.value
+    if event.location:
+        text += f" in {event.location}"
+    return text
+
+
+def _date(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _days(delta: timedelta) -> str:
+    days = delta / DAY
+    return f"{days:.0f}" if days == int(days) else f"{days:.1f}"
+
+
+# --- The rules ---------------------------------------------------------------------------------
+
+
+def _stage_dues(case: _Case) -> list[_Due]:
+    """S1-S6, P1, P2: each stage with the earliest moment some rule makes it due."""
+    if not case.any_on_its_way or case.all_delivered or case.live_offer() is not None:
+        return []
+    dues: list[_Due] = []
+    for kind in STAGE_KINDS:
+        if (kind, STAGE_TRIGGER) in case.logged:
+            continue
+        options = _stage_options(case, kind)
+        if not options:
+            continue
+        due_at, reason, moving = min(options, key=lambda o: o[0])
+        reason = f"{reason}; {case.tracking_phrase()}"
+        due = _Due(kind, STAGE_TRIGGER, due_at, reason, moving=moving)
+        if kind is Kind.EXTENSION:
+            due = _extension(case, due)
+        superseded = _superseded_by(case, kind)
+        if superseded is not None:
+            due = replace(
+                due, skip_reason=f"superseded: {superseded.kind} was already logged for this order"
+            )
+        dues.append(due)
+    return dues
+
+
+def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, str, bool]]:
+    window, country = case.window, case.order.country
+    options: list[tuple[datetime, str, bool]] = []
+    paused = ""
+    if kind is Kind.REFUND_OFFER and case.pause:
+        paused = f"; refund clock paused {_days(case.pause)} days while customs payment was due"
+    stage_day = window.stage_day(kind.value)
+    if stage_day is not None:
+        label = f"{country} {kind} at {stage_day}"
+        if kind is Kind.EXTENSION and stage_day >= case.promised:
+            label += f", brought to day {case.promised - 1}: this order's protection ends on day {case.promised}"
+            stage_day = max(case.promised - 1, 0)
+        due_at = case.at_day(stage_day)
+        if kind is Kind.REFUND_OFFER:
+            due_at += case.pause
+        options.append(
+            (
+                due_at,
+                f"day {case.day(case.now)} after shipment ({label}){paused}",
+                kind is Kind.REFUND_OFFER and case.pause_running,
+            )
+        )
+    stall = case.stall()
+    if stall is not None and window.tracking.stalled_action == kind.value:
+        crossed, parcel = stall
+        last = parcel.last_event
+        assert last is not None
+        options.append(
+            (
+                crossed,
+                f"stalled: no new event on {parcel.number} for {window.tracking.stalled_days} days "
+                f"since {_date(last.occurred_at)} (threshold crossed {_date(crossed)}), "
+                f"{kind} brought forward"
+                + (f" from day {stage_day}" if stage_day is not None else ""),
+                False,
+            )
+        )
+    missing = case.never_found()
+    if kind is Kind.REFUND_OFFER and missing:
+        refund_day = window.tracking.not_found_refund_days
+        options.append(
+            (
+                case.at_day(refund_day) + case.pause,
+                f"tracking never found: {', '.join(p.number for p in missing)} has no event "
+                f"{refund_day} days after shipment ({country} not_found_refund_days){paused}",
+                case.pause_running,
+            )
+        )
+    return options
+
+
+def _extension(case: _Case, due: _Due) -> _Due:
+    """S2: the new protection end, and no extension once protection has run out."""
+    ends = case.at_day(case.promised)
+    until = ends + case.window.extension_days * DAY
+    due = replace(
+        due,
+        protection_until=until,
+        reason=f"{due.reason}; protection extended by {case.window.extension_days} days "
+        f"to {_date(until)}",
+    )
+    if case.now >= ends:
+        due = replace(due, skip_reason=f"protection already ended on {_date(ends)}")
+    return due
+
+
+def _superseded_by(case: _Case, kind: Kind) -> LoggedOutreach | None:
+    rank = LADDER_RANK.get(kind)
+    if rank is None:
+        return None
+    for higher, higher_rank in LADDER_RANK.items():
+        if higher_rank > rank:
+            entry = case.live(higher)
+            if entry is not None:
+                return entry
+    return None
+
+
+def _followup_dues(case: _Case) -> list[_Due]:
+    """S8."""
+    offer = case.logged.get((Kind.REFUND_OFFER, STAGE_TRIGGER))
+    if offer is None or offer.state is not OutreachState.SENT or case.all_delivered:
+        return []
+    sent = offer.sent_at or offer.due_at
+    return [
+        _Due(
+            Kind.REFUND_FOLLOWUP,
+            STAGE_TRIGGER,
+            sent + REFUND_FOLLOWUP_DAYS * DAY,
+            f"refund offer sent {_date(sent)}, {REFUND_FOLLOWUP_DAYS} days without delivery; "
+            f"{case.tracking_phrase()}",
+        )
+    ]
+
+
+def _episode_dues(case: _Case) -> list[_Due]:
+    """E1-E3."""
+    dues: list[_Due] = []
+    reminder_days = case.window.tracking.pickup_reminder_days
+    for parcel in case.parcels:
+        for kind, group, what in EPISODE_MESSAGES:
+            for run in parcel.runs(group):
+                start = run.start.occurred_at
+                trigger = f"{parcel.number}@{_stamp(start)}"
+                reason = f"{parcel.number} {what} since {_date(start)}: {_event_text(run.start)}"
+                if kind is Kind.CUSTOMS_HOLD or kind is Kind.CUSTOMS_PAYMENT_DUE:
+                    reason += f" (customs guidance: {case.window.customs_variant})"
+                dues.extend(_episode_due(kind, trigger, start, run, reason, parcel.number))
+                if kind is Kind.READY_FOR_PICKUP:
+                    remind_at = start + reminder_days * DAY
+                    dues.extend(
+                        _episode_due(
+                            Kind.PICKUP_REMINDER,
+                            trigger,
+                            remind_at,
+                            run,
+                            f"{parcel.number} still waiting for pickup after {reminder_days} "
+                            f"days (since {_date(start)})",
+                            parcel.number,
+                        )
+                    )
+    return dues
+
+
+def _episode_due(
+    kind: Kind, trigger: str, due_at: datetime, run: _Run, reason: str, number: str
+) -> list[_Due]:
+    if run.ended_at is None:
+        return [_Due(kind, trigger, due_at, reason, tracking_number=number)]
+    if due_at < run.ended_at:
+        return [
+            _Due(
+                kind,
+                trigger,
+                due_at,
+                reason,
+                skip_reason=f"already over: the parcel moved on on {_date(run.ended_at)} "
+                "before this was sent",
+                tracking_number=number,
+            )
+        ]
+    return []
+
+
+def _delivered_dues(case: _Case) -> list[_Due]:
+    """E4."""
+    if not case.all_delivered:
+        return []
+    moments = [p.delivered_at() or case.shipped for p in case.parcels]
+    delivered_at = max(moments)
+    latest = case.latest_event()
+    where = f": {_event_text(latest[1])}" if latest is not None else ""
+    count = len(case.parcels)
+    parcels = "the parcel" if count == 1 else f"all {count} parcels"
+    dues = [
+        _Due(
+            Kind.DELIVERED,
+            ORDER_TRIGGER,
+            delivered_at,
+            f"{parcels} delivered, last on {_date(delivered_at)}{where}",
+        )
+    ]
+    confirmed = case.logged.get((Kind.DELIVERED, ORDER_TRIGGER))
+    if confirmed is not None:
+        days = case.window.tracking.review_request_days
+        base = max(delivered_at, confirmed.created_at)
+        dues.append(
+            _Due(
+                Kind.REVIEW_REQUEST,
+                ORDER_TRIGGER,
+                base + days * DAY,
+                f"{days} days after delivery ({_date(delivered_at)}) and its confirmation",
+            )
+        )
+    return dues
+
+
+def _not_found_dues(case: _Case) -> list[_Due]:
+    """E5, E6 (staff alerts and the buyer notice)."""
+    dues: list[_Due] = []
+    alert_days = case.window.tracking.not_found_alert_days
+    alert_at = case.at_day(alert_days)
+    missing = case.never_found()
+    for parcel in missing:
+        why = "never polled yet" if parcel.current is None else "the carrier does not know it"
+        dues.append(
+            _Due(
+                Kind.STAFF_TRACKING_NOT_FOUND,
+                parcel.number,
+                alert_at,
+                f"{parcel.number}: no tracking event {alert_days} days after shipment ({why}); "
+                "wrong or transfer number, or the parcel failed a security check?",
+                tracking_number=parcel.number,
+            )
+        )
+    if missing and not case.all_delivered:
+        dues.append(
+            _Due(
+                Kind.TRACKING_NOT_FOUND,
+                ORDER_TRIGGER,
+                alert_at,
+                f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} days "
+                "after shipment",
+            )
+        )
+    for parcel in case.parcels:
+        if parcel.facts.number_warning and not parcel.events and not parcel.delivered:
+            dues.append(
+                _Due(
+                    Kind.STAFF_INVALID_TRACKING,
+                    parcel.number,
+                    case.shipped,
+                    f"tracking number looks wrong: {parcel.facts.number_warning}",
+                    tracking_number=parcel.number,
+                )
+            )
+    return dues
+
+
+def _all_dues(case: _Case) -> list[_Due]:
+    """Every intent some rule asks for, due or not yet, after the stop rules (P1-P4)."""
+    state = case.order.state
+    if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
+        return []
+    dues = [*_stage_dues(case), *_followup_dues(case)]
+    dues += _episode_dues(case) + _delivered_dues(case) + _not_found_dues(case)
+    if case.live_offer() is not None:
+        dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
+    if state is OrderState.OPTED_OUT:
+        dues = [d for d in dues if d.kind.audience is Audience.STAFF]
+    return [d for d in dues if (d.kind, d.trigger) not in case.logged]
+
+
+def _withdrawals(case: _Case) -> list[Withdrawal]:
+    """W1-W3."""
+    withdrawals: list[Withdrawal] = []
+    open_order = case.order.state is OrderState.OPEN
+    for (kind, trigger), entry in sorted(case.logged.items()):
+        if entry.state not in PENDING_STATES or kind.audience is Audience.STAFF:
+            continue
+        if not open_order:
+            reason = f"order is {case.order.state}: nothing more goes to the buyer"
+        elif case.all_delivered and kind in DELAY_KINDS:
+            reason = "every parcel is delivered: delay messages stop"
+        elif kind is Kind.REFUND_OFFER and (moved := _moved_since(case, entry.created_at)):
+            reason = moved
+        else:
+            continue
+        withdrawals.append(Withdrawal(kind, trigger, reason))
+    return withdrawals
+
+
+def _moved_since(case: _Case, moment: datetime) -> str:
+    newer = [
+        (event, parcel)
+        for parcel in case.parcels
+        for event in parcel.events
+        if event.occurred_at > moment
+    ]
+    if not newer:
+        return ""
+    event, parcel = max(newer, key=lambda ep: ep[0].occurred_at)
+    return (
+        f"the parcel moved again after the offer was made: {_event_text(event)} "
+        f"on {_date(event.occurred_at)} ({parcel.number})"
+    )
+
+
+def _catch_up(dues: list[_Due]) -> list[_Due]:
+    """S6, S7: of the stages due now, produce only the most advanced; skip the rest."""
+    walk: list[_Due] = []
+    for due in sorted(dues, key=lambda d: (d.due_at, _WALK_RANK[d.kind])):
+        walk.append(due)
+        if due.kind is Kind.REFUND_OFFER and not due.skip_reason:
+            break  # later stages are held while the offer is live (P2)
+    top = 0
+    contenders: list[_Due] = []
+    result: list[_Due] = []
+    for due in walk:
+        rank = LADDER_RANK.get(due.kind)
+        if due.skip_reason:
+            result.append(due)
+        elif rank is not None and rank < top:
+            result.append(replace(due, skip_reason="superseded by a more advanced stage due too"))
+        else:
+            contenders.append(due)
+            top = max(top, rank or 0)
+    if not contenders:
+        return result
+    chosen = contenders[-1]
+    for due in contenders[:-1]:
+        result.append(
+            replace(
+                due,
+                skip_reason=f"catch-up: {chosen.kind} (due {_date(chosen.due_at)}) was due at the "
+                "same evaluation; only the most advanced stage is sent",
+            )
+        )
+    result.append(chosen)
+    return result
+
+
+def _intents(case: _Case, due: _Due) -> list[Intent]:
+    kinds = [Kind.EXTEND_PROTECTION, Kind.EXTENSION] if due.kind is Kind.EXTENSION else [due.kind]
+    return [
+        Intent(
+            kind=kind,
+            trigger=due.trigger,
+            due_at=due.due_at,
+            needs_approval=kind.value in case.window.approval_required,
+            reason=due.reason,
+            audience=kind.audience,
+            skipped=bool(due.skip_reason),
+            skip_reason=due.skip_reason,
+            tracking_number=due.tracking_number,
+            protection_until=due.protection_until,
+        )
+        for kind in kinds
+    ]
+
+
+# --- The public functions ----------------------------------------------------------------------
+
+
+def decide(
+    order: OrderFacts,
+    shipments: Sequence[ShipmentFacts],
+    window: Window,
+    logged: Sequence[LoggedOutreach],
+    now: datetime,
+) -> Decision:
+    """The intents due at `now` for one order and the pending offers to withdraw.
+
+    Pure: the same arguments always give the same decision. Skipped intents must be logged (state
+    `skipped`) so that they are never produced again.
+    """
+    case = _Case(order, shipments, window, logged, now)
+    withdrawals = _withdrawals(case)
+    if withdrawals:
+        gone = {(w.kind, w.trigger) for w in withdrawals}
+        logged = [
+            replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
+            for e in logged
+        ]
+        case = _Case(order, shipments, window, logged, now)
+    due_now = [d for d in _all_dues(case) if d.due_at <= now]
+    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
+    offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
+    others: list[_Due] = []
+    for due in due_now:
+        if due.kind in STAGE_KINDS:
+            continue
+        if offer_now and due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason:
+            due = replace(due, skip_reason="superseded by the refund offer decided now")
+        others.append(due)
+    intents = [intent for due in stages + others for intent in _intents(case, due)]
+    intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
+    return Decision(tuple(intents), tuple(withdrawals))
+
+
+def next_decision_at(
+    order: OrderFacts,
+    shipments: Sequence[ShipmentFacts],
+    window: Window,
+    logged: Sequence[LoggedOutreach],
+    now: datetime,
+) -> datetime | None:
+    """The earliest moment after `now` at which some rule could produce something, or None.
+
+    Assumes that what `decide()` returns at `now` gets logged, and that no new tracking event
+    arrives; a new event (or an order-state change) is a reason to decide again at once. While a
+    customs payment is pending the refund offer's day slides with the clock, so it sets no time.
+    """
+    decision = decide(order, shipments, window, logged, now)
+    gone = {(w.kind, w.trigger) for w in decision.withdrawals}
+    after = [
+        replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
+        for e in logged
+    ]
+    after += [as_logged(intent, now) for intent in decision.intents]
+    case = _Case(order, shipments, window, after, now)
+    times = [d.due_at for d in _all_dues(case) if d.due_at > now and not d.moving]
+    return min(times, default=None)
+
+
+def as_logged(intent: Intent, now: datetime) -> LoggedOutreach:
+    """The log row an intent becomes when written at `now` (before anything is sent)."""
+    if intent.skipped:
+        state = OutreachState.SKIPPED
+    elif intent.needs_approval:
+        state = OutreachState.AWAITING_APPROVAL
+    else:
+        state = OutreachState.PLANNED
+    return LoggedOutreach(intent.kind, intent.trigger, state, now, intent.due_at)
