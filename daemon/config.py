@@ -63,6 +63,7 @@ class StoreSection(_Strict):
     default_locale: str
     unsubscribe_url: str = ""
     staff_email: str = ""
+    missing_template: Literal["hold", "fallback"]
 
     @field_validator("default_locale")
     @classmethod

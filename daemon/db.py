@@ -125,3 +125,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or INSERT touched (the typed Result hides the cursor's count)."""
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -32,7 +32,7 @@ from carriers.base import (
 )
 from carriers.status import Status
 from daemon.alarms import clear_alarm, raise_alarm
-from daemon.db import session_scope
+from daemon.db import rowcount, session_scope
 from daemon.leases import SHIPMENTS, claim, fenced, release_values
 from daemon.models import Order, TrackingEvent
 
@@ -275,7 +275,7 @@ class Poller:
         written = session.execute(
             update(SHIPMENTS).where(fenced(SHIPMENTS, item.id, item.token)).values(**values)
         )
-        if written.rowcount != 1:
+        if rowcount(written) != 1:
             # Our lease was taken over while we waited on the carrier; the other daemon's view wins.
             log.warning("lost lease", extra={"shipment": item.id})
             return
@@ -313,4 +313,4 @@ class Poller:
             index_elements=["shipment_id", "event_key"]
         )
         result = session.execute(statement, list(rows.values()))
-        return max(int(result.rowcount or 0), 0)
+        return max(rowcount(result), 0)

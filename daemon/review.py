@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Select, or_, select, update
 from sqlmodel import Session, col
 
-from daemon.db import session_scope
+from daemon.db import rowcount, session_scope
 from daemon.models import PENDING_STATES, Order, OrderState, Outreach, OutreachState
 
 _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
@@ -156,7 +156,7 @@ def _transition(
                 .where(col(Outreach.id) == row_id, col(Outreach.state).in_(allowed))
                 .values(**values)
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
+            if rowcount(result) == 1:
                 changed.append(row_id)
                 continue
             current = session.execute(
@@ -278,4 +278,4 @@ def opt_out(engine: Engine, order_id: str, by: str, now: datetime, reason: str =
                 updated_at=now,
             )
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return rowcount(result)

@@ -1,0 +1,278 @@
+"""The decide job: for each order with something due, ask the policy and record its answer.
+
+The decision and the log rows it creates are one transaction, and a log row is unique per
+(order, kind, trigger), so deciding twice, or on two daemons at once, inserts nothing new.
+Orders are looked at when their `decide_after` time comes: set by the policy's own
+`next_decision_at`, and reset to "now" by the poll job whenever tracking changes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, Row, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from carriers.numbers import identify
+from carriers.status import Status
+from daemon.config import Config
+from daemon.db import rowcount, session_scope
+from daemon.leases import OUTREACH, SHIPMENTS
+from daemon.models import Order, OrderState, OutreachState, TrackingEvent
+from daemon.order_store import REMOVED
+from daemon.policy import (
+    Decision,
+    EventFacts,
+    Intent,
+    LoggedOutreach,
+    OrderFacts,
+    ShipmentFacts,
+    decide,
+    next_decision_at,
+)
+from messages.kinds import Audience, Kind
+
+log = logging.getLogger("parcelwatch.decide")
+
+ORDERS = Order.__table__  # type: ignore[attr-defined]
+EVENTS = TrackingEvent.__table__  # type: ignore[attr-defined]
+
+# However quiet an order is, look at it again at least this often: a safety net, not a rule.
+MAX_SLEEP = timedelta(days=1)
+_CHUNK = 500
+
+
+@dataclass
+class DecideReport:
+    orders: int = 0
+    planned: int = 0
+    skipped: int = 0
+    withdrawn: int = 0
+    by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def channel_for(order: Row[Any], intent: Intent, config: Config) -> str:
+    """How a message travels: staff alerts by email to staff (or the log), buyers per order."""
+    if intent.audience is Audience.STAFF:
+        return "email" if config.store.staff_email else "manual"
+    if intent.audience is Audience.MARKETPLACE:
+        return "manual"  # staff extend protection in the seller center; the log tells them
+    if order.channel:
+        return str(order.channel)
+    return "email" if order.email else "manual"
+
+
+def initial_state(intent: Intent) -> OutreachState:
+    if intent.skipped:
+        return OutreachState.SKIPPED
+    if intent.needs_approval:
+        return OutreachState.AWAITING_APPROVAL
+    return OutreachState.PLANNED
+
+
+@dataclass
+class Decider:
+    engine: Engine
+    config: Config
+    clock: Callable[[], datetime]
+    batch: int = _CHUNK
+
+    async def run_once(self) -> DecideReport:
+        """Decide every order whose time has come; returns what was recorded."""
+        report = DecideReport()
+        now = self.clock()
+        last_id = 0
+        while True:
+            with session_scope(self.engine) as session:
+                orders = session.execute(
+                    select(ORDERS)
+                    .where(
+                        ORDERS.c.decide_after.is_not(None),
+                        ORDERS.c.decide_after <= now,
+                        ORDERS.c.id > last_id,
+                    )
+                    .order_by(ORDERS.c.id)
+                    .limit(self.batch)
+                ).all()
+                if not orders:
+                    return report
+                last_id = orders[-1].id
+                self._decide_chunk(session, orders, now, report)
+
+    def _decide_chunk(
+        self, session: Any, orders: Sequence[Row[Any]], now: datetime, report: DecideReport
+    ) -> None:
+        pks = [o.id for o in orders]
+        shipments: dict[int, list[Row[Any]]] = defaultdict(list)
+        for s in session.execute(
+            select(SHIPMENTS).where(SHIPMENTS.c.order_pk.in_(pks)).order_by(SHIPMENTS.c.id)
+        ).all():
+            if s.closed and s.poll_error == REMOVED:
+                continue  # a number replaced by an import is history, not a parcel on its way
+            shipments[s.order_pk].append(s)
+        events: dict[int, list[EventFacts]] = defaultdict(list)
+        ship_ids = [s.id for rows in shipments.values() for s in rows]
+        if ship_ids:
+            for e in session.execute(
+                select(
+                    EVENTS.c.shipment_id,
+                    EVENTS.c.occurred_at,
+                    EVENTS.c.status,
+                    EVENTS.c.raw_code,
+                    EVENTS.c.description,
+                    EVENTS.c.location,
+                ).where(EVENTS.c.shipment_id.in_(ship_ids))
+            ).all():
+                events[e.shipment_id].append(
+                    EventFacts(
+                        e.occurred_at, Status(e.status), e.raw_code, e.description, e.location
+                    )
+                )
+        logged: dict[int, list[LoggedOutreach]] = defaultdict(list)
+        for o in session.execute(
+            select(
+                OUTREACH.c.order_pk,
+                OUTREACH.c.kind,
+                OUTREACH.c.trigger,
+                OUTREACH.c.state,
+                OUTREACH.c.created_at,
+                OUTREACH.c.due_at,
+                OUTREACH.c.sent_at,
+            ).where(OUTREACH.c.order_pk.in_(pks))
+        ).all():
+            logged[o.order_pk].append(
+                LoggedOutreach(Kind(o.kind), o.trigger, OutreachState(o.state), o.created_at,
+                               o.due_at, o.sent_at)
+            )  # fmt: skip
+        for order in orders:
+            facts = OrderFacts(
+                order_id=order.order_id,
+                country=order.country,
+                shipped_at=order.shipped_at,
+                promised_days=order.promised_days,
+                state=OrderState(order.state),
+            )
+            ships = [
+                ShipmentFacts(
+                    tracking_number=s.tracking_number,
+                    status=Status(s.status) if s.status else None,
+                    events=tuple(events.get(s.id, ())),
+                    first_polled_at=s.first_polled_at,
+                    number_warning=_warning(s),
+                )
+                for s in shipments.get(order.id, [])
+            ]
+            window = self.config.window(order.country)
+            history = logged.get(order.id, [])
+            decision = decide(facts, ships, window, history, now)
+            self._record(session, order, ships, decision, now, report)
+            wake = next_decision_at(facts, ships, window, history, now)
+            wake = min(wake, now + MAX_SLEEP) if wake is not None else now + MAX_SLEEP
+            if order.state != OrderState.OPEN and wake is not None:
+                wake = now + MAX_SLEEP
+            session.execute(update(ORDERS).where(ORDERS.c.id == order.id).values(decide_after=wake))
+            report.orders += 1
+
+    def _record(
+        self,
+        session: Any,
+        order: Row[Any],
+        ships: Sequence[ShipmentFacts],
+        decision: Decision,
+        now: datetime,
+        report: DecideReport,
+    ) -> None:
+        for w in decision.withdrawals:
+            result = session.execute(
+                update(OUTREACH)
+                .where(
+                    OUTREACH.c.order_pk == order.id,
+                    OUTREACH.c.kind == w.kind.value,
+                    OUTREACH.c.trigger == w.trigger,
+                    OUTREACH.c.state.in_(
+                        [
+                            OutreachState.PLANNED,
+                            OutreachState.AWAITING_APPROVAL,
+                            OutreachState.APPROVED,
+                        ]
+                    ),
+                )
+                .values(state=OutreachState.WITHDRAWN, decision_note=w.reason, updated_at=now)
+            )
+            report.withdrawn += rowcount(result)
+        if not decision.intents:
+            return
+        snapshot = json.dumps(_snapshot(ships), ensure_ascii=False, default=str)
+        rows = []
+        for intent in decision.intents:
+            state = initial_state(intent)
+            reason = intent.reason
+            if intent.skipped and intent.skip_reason:
+                reason = f"{reason} — skipped: {intent.skip_reason}"
+            rows.append(
+                {
+                    "order_pk": order.id,
+                    "kind": intent.kind.value,
+                    "trigger": intent.trigger,
+                    "audience": intent.audience.value,
+                    "channel": channel_for(order, intent, self.config),
+                    "state": state.value,
+                    "reason": reason,
+                    "tracking_snapshot": snapshot,
+                    "needs_approval": intent.needs_approval,
+                    "due_at": intent.due_at,
+                    "created_at": now,
+                    "updated_at": now,
+                    "decision_note": (
+                        f"protection until {intent.protection_until:%Y-%m-%d}"
+                        if intent.protection_until
+                        else ""
+                    ),
+                }
+            )
+            if state is OutreachState.SKIPPED:
+                report.skipped += 1
+            else:
+                report.planned += 1
+                report.by_kind[intent.kind.value] += 1
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        session.execute(
+            insert(OUTREACH).on_conflict_do_nothing(index_elements=["order_pk", "kind", "trigger"]),
+            rows,
+        )
+        for intent in decision.intents:
+            log.info(
+                "decided",
+                extra={"order_id": order.order_id, "kind": intent.kind.value,
+                       "state": initial_state(intent).value},
+            )  # fmt: skip
+
+
+def _warning(shipment: Row[Any]) -> str | None:
+    if shipment.poll_error.startswith("invalid:"):
+        return f"the carrier rejects {shipment.tracking_number}: {shipment.poll_error[8:].strip()}"
+    return identify(shipment.tracking_number).warning
+
+
+def _snapshot(ships: Sequence[ShipmentFacts]) -> dict[str, Any]:
+    """The tracking state a decision was made on, kept with the log row as its evidence."""
+    snap: dict[str, Any] = {}
+    for s in ships:
+        last = max(s.events, key=lambda e: e.occurred_at, default=None)
+        snap[s.tracking_number] = {
+            "status": s.status.value if s.status else None,
+            "events": len(s.events),
+            "last_event": (
+                {"at": last.occurred_at.isoformat(), "status": last.status.value,
+                 "description": last.description, "location": last.location}
+                if last else None
+            ),
+        }  # fmt: skip
+    return snap

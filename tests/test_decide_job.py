@@ -1,0 +1,138 @@
+"""The decide job on a real SQLite file: policy answers become log rows, once, with their reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from daemon.config import load_config
+from daemon.db import make_engine
+from daemon.decide import Decider
+from daemon.models import Order, Outreach, Shipment, TrackingEvent
+from tests.conftest import Workspace, copy_fixture
+
+SHIPPED = datetime(2026, 10, 1, tzinfo=UTC)  # AE-1001 to Brazil in the fixture
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def brazil(upgraded: Workspace) -> tuple[Workspace, Decider, Clock]:
+    fixture = copy_fixture("orders_good.csv", upgraded.root)
+    assert upgraded.run("orders", "import", str(fixture)).exit_code == 0
+    engine = make_engine(upgraded.database_url)
+    clock = Clock(SHIPPED)
+    return upgraded, Decider(engine, load_config(upgraded.config), clock), clock
+
+
+def _log(decider: Decider, order_id: str = "AE-1001") -> list[Outreach]:
+    with Session(decider.engine) as s:
+        return list(
+            s.execute(
+                select(Outreach)
+                .join(Order, Order.id == Outreach.order_pk)  # type: ignore[arg-type]
+                .where(Order.order_id == order_id)  # type: ignore[arg-type]
+                .order_by(Outreach.id)  # type: ignore[arg-type]
+            ).scalars()
+        )
+
+
+def _at(decider: Decider, clock: Clock, day: float) -> None:
+    clock.now = SHIPPED + timedelta(days=day)
+    asyncio.run(decider.run_once())
+
+
+def _event(decider: Decider, number: str, day: float, status: str, text: str = "") -> None:
+    with Session(decider.engine) as s:
+        ship = s.execute(select(Shipment).where(Shipment.tracking_number == number)).scalar_one()  # type: ignore[arg-type]
+        at = SHIPPED + timedelta(days=day)
+        s.execute(insert(TrackingEvent).values(shipment_id=ship.id, event_key=f"{day}-{status}", occurred_at=at,
+                                               status=status, description=text, recorded_at=at))  # fmt: skip
+        s.execute(
+            update(Shipment).where(Shipment.id == ship.id).values(status=status, first_polled_at=at)
+        )  # type: ignore[arg-type]
+        s.execute(update(Order).where(Order.id == ship.order_pk).values(decide_after=at))  # type: ignore[arg-type]
+        s.commit()
+
+
+def test_brazil_day_30_45_60_each_once(brazil: tuple[Workspace, Decider, Clock]) -> None:
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit", "Objeto postado")
+    _event(decider, "QQ850419295BR", 20, "in_transit", "Objeto em trânsito")
+    _at(decider, clock, 29)
+    assert [r.kind for r in _log(decider)] == []
+    _at(decider, clock, 30)
+    _at(decider, clock, 30.5)  # deciding again adds nothing
+    assert [(r.kind, r.state) for r in _log(decider)] == [("tracking_update", "planned")]
+    _at(decider, clock, 45)
+    _at(decider, clock, 60)
+    rows = _log(decider)
+    assert [(r.kind, r.state) for r in rows] == [
+        ("tracking_update", "planned"),
+        ("reassurance", "planned"),
+        ("refund_offer", "awaiting_approval"),
+    ]
+    offer = rows[-1]
+    assert offer.needs_approval and offer.channel == "email"
+    assert "60" in offer.reason
+    snapshot = json.loads(offer.tracking_snapshot)
+    assert snapshot["QQ850419295BR"]["last_event"]["description"] == "Objeto em trânsito"
+
+
+def test_a_stalled_parcel_brings_the_reassurance_forward(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit")
+    _at(decider, clock, 24)  # 21 days without an event: stalled (stalled_days = 20)
+    rows = _log(decider)
+    assert [(r.kind, r.state) for r in rows] == [("reassurance", "planned")]
+    assert "stalled" in rows[0].reason or "no new event" in rows[0].reason
+
+
+def test_a_late_import_sends_only_the_most_advanced_stage(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit")
+    _at(decider, clock, 61)
+    states = {r.kind: r.state for r in _log(decider)}
+    assert states["refund_offer"] == "awaiting_approval"
+    assert states["tracking_update"] == "skipped" and states["reassurance"] == "skipped"
+    skipped = [r for r in _log(decider) if r.state == "skipped"]
+    assert all("skipped" in r.reason for r in skipped)
+
+
+def test_delivery_on_day_50_stops_the_refund_offer(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit")
+    _at(decider, clock, 46)
+    _event(decider, "QQ850419295BR", 50, "delivered", "Objeto entregue ao destinatário")
+    _at(decider, clock, 50)
+    _at(decider, clock, 70)
+    kinds = [r.kind for r in _log(decider)]
+    assert "refund_offer" not in kinds
+    assert "delivered" in kinds and "review_request" in kinds
+
+
+def test_the_next_decision_time_is_stored(brazil: tuple[Workspace, Decider, Clock]) -> None:
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit")
+    _at(decider, clock, 31)
+    with Session(decider.engine) as s:
+        order = s.execute(select(Order).where(Order.order_id == "AE-1001")).scalar_one()  # type: ignore[arg-type]
+    assert order.decide_after is not None
+    assert clock.now < order.decide_after <= clock.now + timedelta(days=1)
