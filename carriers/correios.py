@@ -8,28 +8,41 @@ pure functions: they take the decoded JSON and return results, and never raise o
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from carriers.base import (
+    AdapterSettings,
+    CarrierAlarm,
+    Clock,
     InvalidNumber,
     NotFound,
+    RateLimit,
     TemporaryFailure,
     Tracked,
     TrackEvent,
     TrackResult,
 )
+from carriers.breaker import CircuitBreaker
 from carriers.correios_codes import (
     CORRECTION_GROUP,
     event_status,
     normalise_code,
     overall_status,
 )
+from carriers.http import RetryPolicy
+from carriers.httpadapter import HttpAdapter, MalformedResponse
 from carriers.numbers import normalise
+from carriers.ratelimit import Limiter
 from carriers.status import Status
 
 CARRIER = "correios"
@@ -231,3 +244,174 @@ def parse_token(body: Any, now: datetime) -> Token | None:
     if expires_at is None:
         expires_at = now + TOKEN_LIFETIME_FALLBACK
     return Token(value, expires_at)
+
+
+# --- the adapter ------------------------------------------------------------------------------
+
+TOKEN_PATH = "token/v1/autentica/cartaopostagem"
+TOKEN_PATH_BASIC_ONLY = "token/v1/autentica"  # variant without a postage card [R]
+OBJECTS_PATH = "srorastro/v1/objetos"
+
+
+class CorreiosAdapter(HttpAdapter):
+    """Correios SRO Rastro with a cached bearer token.
+
+    Credentials (`AdapterSettings`): `api_key` is the Meu Correios user (or CNPJ), `secret` the API
+    access code ("código de acesso"); `postage_card` is the contract's cartão de postagem, sent to
+    `/token/v1/autentica/cartaopostagem` as §3.1 documents. Without a card the adapter uses the
+    Basic-only `/token/v1/autentica` variant the reference reports [R].
+
+    The token is fetched on first use, reused until `refresh_margin` before its `expiraEm`, and
+    fetched again once if Correios answers 401/403 anyway (revoked, clock skew). A second refusal,
+    or a refused token request, is a CarrierAlarm: only a person can fix credentials.
+    """
+
+    name = "correios"
+    batch_size = 50  # the list form's reported maximum per call [R]
+    # Correios publishes no rate limit (§3, §7) [R]; two requests a second is well inside what the
+    # public clients use and still tracks 100 parcels a second through the list form.
+    rate_limit = RateLimit(per_second=2.0)
+    refresh_margin = timedelta(minutes=5)
+
+    def __init__(
+        self,
+        settings: AdapterSettings,
+        *,
+        postage_card: str = "",
+        clock: Clock | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limiter: Limiter | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(
+            settings,
+            clock=clock,
+            transport=transport,
+            limiter=limiter,
+            retry=retry,
+            breaker=breaker,
+            sleep=sleep,
+        )
+        self.postage_card = postage_card
+        self._token: Token | None = None
+        self._token_lock = asyncio.Lock()
+
+    def auth_headers(self) -> dict[str, str]:
+        # Reportedly enforced by the API (SRO-018) [R]; JSON either way.
+        return {"Accept": "application/json", "Accept-Language": "pt-BR"}
+
+    # -- token ---------------------------------------------------------------------------------
+
+    async def bearer(self) -> str:
+        """A token good for at least `refresh_margin`; fetched at most once at a time."""
+        async with self._token_lock:
+            token = self._token
+            if token is None or not token.fresh(self.clock(), self.refresh_margin):
+                token = await self._fetch_token()
+                self._token = token
+            return token.value
+
+    def forget_token(self, value: str) -> None:
+        """Drop the cached token after Correios refused it (unless another call already renewed it)."""
+        if self._token is not None and self._token.value == value:
+            self._token = None
+
+    async def _fetch_token(self) -> Token:
+        basic = base64.b64encode(
+            f"{self.settings.api_key}:{self.settings.secret}".encode()
+        ).decode()
+        headers = {"Authorization": f"Basic {basic}"}
+        if self.postage_card:
+            response = await self.request(
+                "POST", TOKEN_PATH, headers=headers, json={"numero": self.postage_card}
+            )
+        else:
+            response = await self.request("POST", TOKEN_PATH_BASIC_ONLY, headers=headers)
+        if response.status_code in (400, 401, 403):
+            detail = "; ".join(error_messages(_json_or_none(response))) or "no detail"
+            raise CarrierAlarm(
+                self.name, f"token request refused (HTTP {response.status_code}): {detail}"
+            )
+        if response.status_code not in (200, 201):
+            raise MalformedResponse(f"token endpoint answered HTTP {response.status_code}")
+        token = parse_token(_json(response), self.clock())
+        if token is None:
+            raise MalformedResponse("token endpoint answered without a token")
+        return token
+
+    # -- tracking ------------------------------------------------------------------------------
+
+    async def track_batch(self, numbers: Sequence[str]) -> list[TrackResult]:
+        results: dict[str, TrackResult] = {}
+        asked: list[str] = []
+        for number in numbers:
+            if looks_trackable(number):
+                asked.append(number)
+            else:
+                results[number] = InvalidNumber(number, "Correios tracks 13-character S10 codes")
+        if asked:
+            for result in await self._objects(asked):
+                results[result.number] = result
+        return [results[n] for n in numbers]
+
+    async def _objects(self, numbers: Sequence[str]) -> list[TrackResult]:
+        response = await self._get_authorised(numbers)
+        if response.status_code == 200:
+            return parse_objects(_json(response), numbers)
+        detail = (
+            "; ".join(error_messages(_json_or_none(response))) or f"HTTP {response.status_code}"
+        )
+        if response.status_code == 404:
+            body = _json_or_none(response)
+            if isinstance(body, Mapping) and isinstance(body.get("objetos"), list):
+                return parse_objects(body, numbers)
+            return [NotFound(n, detail) for n in numbers]
+        if response.status_code == 400:
+            if len(numbers) > 1:
+                # One bad code can spoil a list request; ask one by one so the others still count.
+                singles: list[TrackResult] = []
+                for number in numbers:
+                    singles.extend(await self._objects([number]))
+                return singles
+            return [InvalidNumber(numbers[0], detail)]
+        raise MalformedResponse(f"objetos answered HTTP {response.status_code}: {detail}")
+
+    async def _get_authorised(self, numbers: Sequence[str]) -> httpx.Response:
+        """GET the objects with the bearer token; one fresh token and one retry after a 401/403."""
+        if len(numbers) == 1:
+            path = f"{OBJECTS_PATH}/{quote(normalise(numbers[0]), safe='')}"
+            params: list[tuple[str, str]] = [("resultado", "T")]
+        else:
+            path = OBJECTS_PATH
+            params = [("codigosObjetos", normalise(n)) for n in numbers] + [("resultado", "T")]
+        for attempt in range(2):
+            token = await self.bearer()
+            response = await self.request(
+                "GET", path, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
+            if response.status_code not in (401, 403):
+                return response
+            self.forget_token(token)
+            if attempt == 1:
+                detail = "; ".join(error_messages(_json_or_none(response))) or "no detail"
+                raise CarrierAlarm(
+                    self.name,
+                    f"tracking refused with a fresh token (HTTP {response.status_code}): {detail}",
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise MalformedResponse(f"not JSON: {exc}") from exc
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
