@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ from carriers.base import (
 )
 from carriers.breaker import CircuitBreaker
 from carriers.http import RetriesExhausted, RetryPolicy, make_client, send_with_retry
+from carriers.numbers import normalise
 from carriers.ratelimit import CarrierLimiter, Limiter, QuotaExhausted
 
 log = logging.getLogger(__name__)
@@ -141,11 +143,16 @@ class HttpAdapter(Adapter, abc.ABC):
             self._failed(batch, detail)
             return _failures(batch, detail, None)
         self.breaker.record_success()
-        by_number = {result.number: result for result in answered}
-        return [
-            by_number.get(n) or TemporaryFailure(n, f"{self.name} did not answer for this number")
-            for n in batch
-        ]
+        by_number = {normalise(result.number): result for result in answered}
+        results: list[TrackResult] = []
+        for n in batch:
+            result = by_number.get(normalise(n))
+            if result is None:
+                result = TemporaryFailure(n, f"{self.name} did not answer for this number")
+            elif result.number != n:  # answer under the number as the caller wrote it
+                result = dataclasses.replace(result, number=n)
+            results.append(result)
+        return results
 
     def _failed(self, batch: list[str], detail: str) -> None:
         self.breaker.record_failure()

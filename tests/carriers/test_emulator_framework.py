@@ -138,6 +138,7 @@ async def test_emulator_serves_an_event_loop_in_the_same_process() -> None:
 def test_sandbox_starts_every_available_emulator() -> None:
     assert emulator_class("does_not_exist") is None
     with start_sandbox(SCENARIO) as sandbox:
+        assert "seventeentrack" in sandbox.urls
         assert set(sandbox.urls) <= {"seventeentrack", "correios", "russianpost"}
         for name, emu in sandbox.emulators.items():
             health = httpx.get(emu.origin + "/_emulator/health").json()
@@ -153,6 +154,7 @@ def test_sandbox_runs_as_another_process() -> None:
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
+        assert "seventeentrack" in info
         for entry in info.values():
             health = httpx.get(entry["control"] + "/health").json()
             assert health["now"] == "2026-05-01T00:00:00Z"
