@@ -1,0 +1,386 @@
+"""17TRACK Tracking API v2.2: the aggregator for every number without a direct carrier adapter.
+
+Wire facts (`reference/carrier-apis.md` §1): every endpoint is `POST <base>/<endpoint>` with a JSON
+array of at most 40 `{"number": ...}` items and the key in header `17token`; 3 requests per second
+per key; answers are `{"code": 0, "data": {"accepted": [...], "rejected": [...]}}`, with business
+errors as HTTP 200 and per-number `rejected[].error.code`.
+
+How one batch is tracked:
+
+1. `gettrackinfo` for the batch (costs no quota).
+2. Numbers rejected as not registered (-18019902) are `register`ed (costs quota once per number;
+   -18019901 "already registered" is fine) and asked again. A fresh registration usually has no
+   data yet (-18019909) and comes back as `NotFound` until 17TRACK has fetched the carrier.
+3. 17TRACK stops tracking a number after 30 days without news (webhook `TRACKING_STOPPED`) and then
+   reports it as `Expired`. A parcel we still watch must stay watched, so every `Expired` answer is
+   followed by `retrack` and one more `gettrackinfo`; if 17TRACK still says `Expired`, that is
+   reported (status EXPIRED) and the next poll tries again. We read `Expired` from `gettrackinfo`
+   rather than calling `gettracklist` for `tracking_status == "Stopped"`, which would double the
+   requests of every poll to learn the same thing.
+
+Answers are read with `STATUS_TABLE` (`carriers.seventeentrack_codes`); events come from every
+provider leg (first mile China Post, last mile Correios...), each event's `source` naming its
+provider. `time_raw` is sometimes a plain string: times are read from `time_utc`, then `time_iso`,
+then `time_raw` (a string or naive time without an offset is taken as UTC); an event with no
+readable time is dropped and logged. If 17TRACK returns several accepted entries for one number
+(one per carrier it guessed), the first one that is not `NotFound` wins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta, timezone
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from carriers.base import (
+    CarrierAlarm,
+    InvalidNumber,
+    NotFound,
+    RateLimit,
+    TemporaryFailure,
+    Tracked,
+    TrackEvent,
+    TrackResult,
+)
+from carriers.httpadapter import HttpAdapter, MalformedResponse
+from carriers.numbers import normalise
+from carriers.seventeentrack_codes import (
+    ALARM_CODES,
+    ALREADY_REGISTERED,
+    CARRIER_NOT_DETECTED,
+    INVALID_FORMAT,
+    NO_INFO_YET,
+    NOT_REGISTERED,
+    RETRACK_NOT_ALLOWED,
+    STAGE_AS_SUB_STATUS,
+    status_for,
+)
+from carriers.status import Status
+
+log = logging.getLogger(__name__)
+
+
+# -- wire types (only the fields we read; everything else is ignored) ---------------------------
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ApiError(_Wire):
+    code: int
+    message: str | None = None
+
+
+class Rejected(_Wire):
+    number: str
+    error: ApiError
+
+
+class Provider(_Wire):
+    key: int | None = None
+    name: str | None = None
+    alias: str | None = None
+
+
+class Event(_Wire):
+    time_iso: str | None = None
+    time_utc: str | None = None
+    time_raw: dict[str, str | None] | str | None = None
+    description: str | None = None
+    location: str | None = None
+    stage: str | None = None
+    sub_status: str | None = None
+
+
+class ProviderTrack(_Wire):
+    provider: Provider | None = None
+    events: list[Event] | None = None
+
+
+class Tracking(_Wire):
+    providers: list[ProviderTrack] | None = None
+
+
+class LatestStatus(_Wire):
+    status: str | None = None
+    sub_status: str | None = None
+
+
+class TrackInfo(_Wire):
+    latest_status: LatestStatus | None = None
+    tracking: Tracking | None = None
+
+
+class Accepted(_Wire):
+    number: str
+    carrier: int | None = None
+    track_info: TrackInfo | None = None
+
+    @property
+    def main_status(self) -> str | None:
+        info = self.track_info
+        return info.latest_status.status if info and info.latest_status else None
+
+
+class Data(_Wire):
+    accepted: list[Accepted] | None = None
+    rejected: list[Rejected] | None = None
+    errors: list[ApiError] | None = None
+
+
+class Envelope(_Wire):
+    code: int
+    data: Data | None = None
+
+
+# -- times ------------------------------------------------------------------------------------------
+
+_OFFSET = re.compile(r"^(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?$")
+_RAW_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%Y-%m-%d",
+)
+
+
+def _iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _offset(text: str | None) -> timezone:
+    """`+08:00` / `-0300` / `Z` → timezone; UTC when absent or unreadable."""
+    match = _OFFSET.match((text or "").strip())
+    if not match:
+        return UTC
+    sign = -1 if match.group(1) == "-" else 1
+    return timezone(sign * timedelta(hours=int(match.group(2)), minutes=int(match.group(3) or 0)))
+
+
+def _as_utc(value: datetime, offset: str | None = None) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_offset(offset))
+    return value.astimezone(UTC)
+
+
+def _raw_string(text: str) -> datetime | None:
+    parsed = _iso(text)
+    if parsed is not None:
+        return parsed
+    for fmt in _RAW_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def event_time(event: Event) -> datetime | None:
+    """The event's moment in UTC from whichever of 17TRACK's three time fields is readable."""
+    raw = event.time_raw
+    raw_offset = raw.get("timezone") if isinstance(raw, dict) else None
+    for value in (_iso(event.time_utc), _iso(event.time_iso)):
+        if value is not None:
+            return _as_utc(value, raw_offset)
+    if isinstance(raw, str):
+        parsed = _raw_string(raw)
+        return _as_utc(parsed) if parsed else None
+    if isinstance(raw, dict) and raw.get("date"):
+        parsed = _raw_string(f"{raw['date']} {raw.get('time') or '00:00:00'}")
+        return _as_utc(parsed, raw_offset) if parsed else None
+    return None
+
+
+# -- the adapter ---------------------------------------------------------------------------------
+
+
+class SeventeenTrackAdapter(HttpAdapter):
+    """17TRACK v2.2 through `gettrackinfo`, registering and retracking numbers as needed."""
+
+    name = "seventeentrack"
+    batch_size = 40
+    rate_limit = RateLimit(per_second=3)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"17token": self.settings.api_key, "Content-Type": "application/json"}
+
+    async def track_batch(self, numbers: Sequence[str]) -> list[TrackResult]:
+        results, unregistered, expired = self._read_info(await self._call("gettrackinfo", numbers))
+        if unregistered:
+            refused, registered = await self._register(unregistered)
+            results.update(refused)
+            if registered:
+                again, still, more_expired = self._read_info(
+                    await self._call("gettrackinfo", registered)
+                )
+                results.update(again)
+                for n in still:
+                    results[n] = NotFound(n, "registered with 17TRACK; no information yet")
+                expired += more_expired
+        if expired:
+            await self._retrack(expired)
+            again, _, _ = self._read_info(await self._call("gettrackinfo", expired))
+            results.update(again)
+        return list(results.values())
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def _call(self, endpoint: str, numbers: Sequence[str]) -> Data:
+        response = await self.request("POST", endpoint, json=[{"number": n} for n in numbers])
+        envelope = _read_envelope(response)
+        if envelope.code in ALARM_CODES:
+            raise CarrierAlarm(self.name, ALARM_CODES[envelope.code])
+        if envelope.code != 0:
+            message = "; ".join(
+                e.message or str(e.code) for e in (envelope.data or Data()).errors or []
+            )
+            raise MalformedResponse(f"17TRACK {endpoint} answered code {envelope.code} {message}")
+        data = envelope.data or Data()
+        for rejected in data.rejected or []:
+            if rejected.error.code in ALARM_CODES:
+                raise CarrierAlarm(self.name, ALARM_CODES[rejected.error.code])
+        return data
+
+    async def _register(self, numbers: list[str]) -> tuple[dict[str, TrackResult], list[str]]:
+        data = await self._call("register", numbers)
+        refused: dict[str, TrackResult] = {}
+        for rejected in data.rejected or []:
+            code, number = rejected.error.code, normalise(rejected.number)
+            detail = rejected.error.message or str(code)
+            if code == ALREADY_REGISTERED:
+                continue
+            if code == INVALID_FORMAT:
+                refused[number] = InvalidNumber(number, detail)
+            elif code == CARRIER_NOT_DETECTED:
+                refused[number] = NotFound(number, detail)
+            else:
+                refused[number] = TemporaryFailure(number, f"17TRACK register: {detail}")
+        return refused, [n for n in numbers if normalise(n) not in refused]
+
+    async def _retrack(self, numbers: list[str]) -> None:
+        data = await self._call("retrack", numbers)
+        for rejected in data.rejected or []:
+            if rejected.error.code != RETRACK_NOT_ALLOWED:
+                log.warning(
+                    "17TRACK retrack refused",
+                    extra={"carrier": self.name, "code": rejected.error.code},
+                )
+
+    # -- answers -----------------------------------------------------------------------------
+
+    def _read_info(self, data: Data) -> tuple[dict[str, TrackResult], list[str], list[str]]:
+        """Results by number, numbers to register, numbers 17TRACK stopped tracking."""
+        results: dict[str, TrackResult] = {}
+        unregistered: list[str] = []
+        expired: list[str] = []
+        for rejected in data.rejected or []:
+            code, number = rejected.error.code, normalise(rejected.number)
+            detail = rejected.error.message or str(code)
+            if code == NOT_REGISTERED:
+                unregistered.append(number)
+            elif code == NO_INFO_YET:
+                results[number] = NotFound(number, detail)
+            elif code == INVALID_FORMAT:
+                results[number] = InvalidNumber(number, detail)
+            else:
+                results[number] = TemporaryFailure(number, f"17TRACK {code}: {detail}")
+        for number, entry in _best_entries(data.accepted or []).items():
+            results[number] = self._tracked(number, entry)
+            if entry.main_status == "Expired":
+                expired.append(number)
+        return results, unregistered, expired
+
+    def _tracked(self, number: str, entry: Accepted) -> TrackResult:
+        info = entry.track_info or TrackInfo()
+        latest = info.latest_status or LatestStatus()
+        events = sorted(_events(info), key=lambda e: e.occurred_at, reverse=True)
+        if latest.status == "NotFound" or (latest.status is None and not events):
+            if latest.sub_status == "NotFound_InvalidCode":
+                return InvalidNumber(number, "17TRACK: NotFound_InvalidCode")
+            return NotFound(number, f"17TRACK: {latest.sub_status or 'NotFound'}")
+        status = status_for(latest.status, latest.sub_status)
+        if status is None:
+            log.warning(
+                "unknown 17TRACK status",
+                extra={"carrier": self.name, "status": latest.status, "sub": latest.sub_status},
+            )
+            status = events[0].status if events else Status.IN_TRANSIT
+        return Tracked(
+            number=number,
+            status=status,
+            raw_status=latest.sub_status or latest.status or "",
+            events=tuple(events),
+            carrier=self.name,
+        )
+
+
+def _read_envelope(response: httpx.Response) -> Envelope:
+    if response.status_code == 401:
+        raise CarrierAlarm(
+            "seventeentrack", "HTTP 401: key refused, IP not whitelisted or account disabled"
+        )
+    if response.status_code == 404:
+        raise CarrierAlarm("seventeentrack", "HTTP 404: wrong base_url for the 17TRACK API")
+    if response.status_code != 200:
+        raise MalformedResponse(f"17TRACK answered HTTP {response.status_code}")
+    content_type = response.headers.get("Content-Type", "")
+    if "json" not in content_type:
+        raise MalformedResponse(f"17TRACK answered {content_type or 'no content type'}, not JSON")
+    try:
+        return Envelope.model_validate(json.loads(response.content))
+    except (ValueError, ValidationError) as exc:
+        raise MalformedResponse(f"unreadable 17TRACK answer: {exc}") from exc
+
+
+def _best_entries(accepted: list[Accepted]) -> dict[str, Accepted]:
+    """One entry per number: the first that is not NotFound, else the first."""
+    best: dict[str, Accepted] = {}
+    for entry in accepted:
+        number = normalise(entry.number)
+        current = best.get(number)
+        if current is None or (
+            current.main_status == "NotFound" and entry.main_status != "NotFound"
+        ):
+            best[number] = entry
+    return best
+
+
+def _events(info: TrackInfo) -> list[TrackEvent]:
+    found: list[TrackEvent] = []
+    for leg in (info.tracking or Tracking()).providers or []:
+        provider = leg.provider or Provider()
+        source = provider.name or provider.alias or ""
+        for event in leg.events or []:
+            when = event_time(event)
+            if when is None:
+                log.warning(
+                    "17TRACK event without a readable time dropped",
+                    extra={"carrier": "seventeentrack", "source": source},
+                )
+                continue
+            code = event.sub_status or STAGE_AS_SUB_STATUS.get(event.stage or "") or ""
+            found.append(
+                TrackEvent(
+                    occurred_at=when,
+                    status=status_for(None, code) or Status.IN_TRANSIT,
+                    raw_code=event.sub_status or event.stage or "",
+                    description=event.description or "",
+                    location=event.location or "",
+                    source=source,
+                )
+            )
+    return found
