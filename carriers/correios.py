@@ -56,6 +56,9 @@ NOT_FOUND_CODE = "SRO-020"
 
 _S10 = re.compile(r"^[A-Z]{2}\d{9}[A-Z]{2}$")
 _MESSAGE_CODE = re.compile(r"^\s*(SRO-\d+)")
+# How a spent request allowance is worded is not documented [R]; a 401/403 naming it is not a
+# token problem, so no new token is fetched for it.
+_QUOTA_WORDS = re.compile(r"\b(cota|quota|limite)\b", re.IGNORECASE)
 
 
 def looks_trackable(number: str) -> bool:
@@ -393,6 +396,9 @@ class CorreiosAdapter(HttpAdapter):
             )
             if response.status_code not in (401, 403):
                 return response
+            messages = error_messages(_json_or_none(response))
+            if any(_QUOTA_WORDS.search(m) for m in messages):
+                raise CarrierAlarm(self.name, f"request quota spent: {'; '.join(messages)}")
             self.forget_token(token)
             if attempt == 1:
                 detail = "; ".join(error_messages(_json_or_none(response))) or "no detail"

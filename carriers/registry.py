@@ -32,6 +32,8 @@ from carriers.ratelimit import Limiter
 
 ADAPTERS: dict[str, str] = {
     "seventeentrack": "carriers.seventeentrack:SeventeenTrackAdapter",
+    "correios": "carriers.correios:CorreiosAdapter",
+    "russianpost": "carriers.russianpost:RussianPostAdapter",
 }
 
 

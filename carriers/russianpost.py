@@ -413,8 +413,9 @@ class RussianPostLimiter:
     The user agreement (§4.3) says "100 requests per day" without naming the day's time zone. The
     service runs on Moscow time, so we count Moscow calendar days: the allowance returns at Moscow
     midnight (21:00 UTC), and `QuotaExhausted.retry_after` is the wait until then. Should Russian
-    Post count another day after all, its own "limit exceeded" Fault is the backstop: the adapter
-    then calls `exhaust()` and asks nothing more until the next Moscow midnight.
+    Post refuse anyway (another day boundary, a shared login, a restart), its "limit exceeded" Fault
+    is the backstop: the adapter calls `exhaust()`, asks nothing more until the next Moscow
+    midnight, and raises CarrierAlarm once so a person learns the count was off.
 
     The count lives in this process: a daemon restarted mid-day starts again from zero [known gap].
     """
@@ -623,13 +624,14 @@ class RussianPostAdapter(HttpAdapter):
         if root is None:
             raise MalformedResponse("getOperationHistory answer is not XML")
         fault = find_fault(root)
-        if (
-            fault is not None
-            and _is_limit_fault(fault)
-            and isinstance(self.limiter, RussianPostLimiter)
-        ):
-            wait = self.limiter.exhaust()
-            return TemporaryFailure(number, f"Russian Post daily limit: {fault.reason}", wait)
+        if fault is not None and _is_limit_fault(fault):
+            # Our own count should have stopped us first: another client shares the login, or the
+            # daemon restarted mid-day. Ask nothing more today, and tell a person.
+            if isinstance(self.limiter, RussianPostLimiter):
+                self.limiter.exhaust()
+            raise CarrierAlarm(
+                self.name, f"daily request limit refused by the server: {fault.reason}"
+            )
         result = parse_operation_history(body, number)
         if fault is None and isinstance(result, TemporaryFailure):
             raise MalformedResponse(result.detail)  # counts against the breaker, unlike a fault

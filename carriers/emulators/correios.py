@@ -10,8 +10,8 @@ Endpoints (paths as on api.correios.com.br, reference §3):
 
 Each scenario event becomes one Correios event: the code pair in `raw["correios"]` ("DO/01") if the
 scenario gives one, otherwise the default pair for its status, chosen so that the adapter's code
-table maps it back to the same status. Carrier faults: `auth` answers 401, `quota` answers 429 with
-a long Retry-After (Correios publishes no quota behaviour [R]), `unknown` makes every object
+table maps it back to the same status. Carrier faults: `auth` answers 401, `quota` answers 403
+naming the spent quota (Correios publishes no quota behaviour [R]), `unknown` makes every object
 SRO-020.
 """
 
@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from carriers.correios import BRASILIA
 from carriers.correios_codes import event_status, normalise_code
 from carriers.emulators.faults import FaultKind
-from carriers.emulators.scenario import ScenarioEvent, ScenarioParcel
+from carriers.emulators.scenario import Scenario, ScenarioEvent, ScenarioParcel
 from carriers.emulators.server import EmulatorServer, Request, Response
 from carriers.numbers import normalise
 from carriers.status import Status
@@ -64,6 +64,9 @@ DESCRIPTIONS: Mapping[tuple[str, str], str] = {
 
 NOT_FOUND_MESSAGE = "SRO-020: Objeto não encontrado na base de dados dos Correios."
 INVALID_MESSAGE = "SRO-019: Objeto inválido."
+# Correios documents no quota behaviour [R]; a contract whose request allowance is spent is
+# emulated as a 403 naming the quota, which the adapter must report to a person.
+QUOTA_MESSAGE = "Cota de requisições do contrato excedida"
 
 
 def code_for(event: ScenarioEvent) -> tuple[str, str] | None:
@@ -85,8 +88,19 @@ class CorreiosEmulator(EmulatorServer):
 
     token_lifetime = timedelta(hours=24)
     max_batch = 50
-    # None accepts any non-empty user and access code; tests set a pair to check what is sent.
-    credentials: tuple[str, str] | None = None
+
+    def __init__(
+        self,
+        scenario: Scenario | Mapping[str, Any] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        now: datetime | None = None,
+        credentials: tuple[str, str] | None = ("test-token", "test-secret"),
+    ) -> None:
+        # (user, access code) the token endpoint accepts; None accepts any non-empty pair.
+        self.credentials = credentials
+        super().__init__(scenario, host=host, port=port, now=now)
 
     def reset_state(self) -> None:
         self.tokens: dict[str, datetime] = {}
@@ -178,9 +192,7 @@ class CorreiosEmulator(EmulatorServer):
             self.refused += 1
             return _error(401, "Token inválido ou expirado")
         if request.fault is FaultKind.QUOTA:
-            return Response.json(
-                {"msgs": ["Limite de requisições excedido"]}, 429, {"Retry-After": "3600"}
-            )
+            return _error(403, QUOTA_MESSAGE)
         if path == "/srorastro/v1/objetos":
             numbers = [
                 normalise(part)

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape, quoteattr
 
 from carriers.emulators.faults import FaultKind
-from carriers.emulators.scenario import ScenarioEvent, ScenarioParcel
+from carriers.emulators.scenario import Scenario, ScenarioEvent, ScenarioParcel
 from carriers.emulators.server import EmulatorServer, Request, Response
 from carriers.numbers import normalise
 from carriers.russianpost import (
@@ -101,10 +101,24 @@ class RussianPostEmulator(EmulatorServer):
     name: ClassVar[str] = "russianpost"
     prefix: ClassVar[str] = ""
 
-    daily_limit: int | None = 100  # per login and Moscow day on /rtm34; None for a contract
     max_batch = 3000
     answer_delay = TICKET_WAIT  # how long the service takes to prepare a ticket's answer
-    credentials: tuple[str, str] | None = None  # None accepts any non-empty login and password
+
+    def __init__(
+        self,
+        scenario: Scenario | Mapping[str, Any] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        now: datetime | None = None,
+        credentials: tuple[str, str] | None = ("test-token", "test-secret"),
+        daily_limit: int | None = 100,
+    ) -> None:
+        # (login, password) accepted; None accepts any non-empty pair.
+        self.credentials = credentials
+        # /rtm34 requests per login and Moscow day (the free plan); None for a contract client.
+        self.daily_limit = daily_limit
+        super().__init__(scenario, host=host, port=port, now=now)
 
     def reset_state(self) -> None:
         self.tickets: dict[str, _Ticket] = {}

@@ -225,15 +225,16 @@ async def test_unknown_fault_gives_not_found(
     assert isinstance(result, NotFound)
 
 
-async def test_quota_fault_is_temporary_with_the_wait(
+async def test_a_spent_quota_is_an_alarm_without_a_token_refresh(
     emulator: CorreiosEmulator, adapter: CorreiosAdapter
 ) -> None:
     emulator.set_faults(
         {"rules": [{"fault": "quota", "endpoint": "/srorastro/v1/objetos/QQ850419295BR"}]}
     )
-    [result] = await adapter.track(["QQ850419295BR"])
-    assert isinstance(result, TemporaryFailure)
-    assert result.retry_after == 3600
+    with pytest.raises(CarrierAlarm) as caught:
+        await adapter.track(["QQ850419295BR"])
+    assert "quota" in caught.value.reason
+    assert emulator.state()["tokens_issued"] == 1
 
 
 @pytest.mark.parametrize("fault", ["500", "503", "malformed", "content_type", "reset"])
