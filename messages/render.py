@@ -266,12 +266,15 @@ def render(
     else:
         content = paragraphs_to_html(_render_block(html_template, "body", variables))
     layout = html_env.get_template("_layout.html.j2")
-    html = layout.render(
-        content=content,
-        subject=subject,
-        lang=normalise(locale),
-        dir="rtl" if is_rtl(folder) else "ltr",
-        store_name=getattr(context, "store_name", ""),
+    html = (
+        layout.render(
+            content=content,
+            subject=subject,
+            lang=normalise(locale),
+            dir="rtl" if is_rtl(folder) else "ltr",
+            store_name=getattr(context, "store_name", ""),
+        ).rstrip("\n")
+        + "\n"
     )
     if kind in BUYER_KINDS:
         found = violations(kind.value, subject, text, html)
