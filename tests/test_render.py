@@ -25,7 +25,13 @@ from messages.render import (
 )
 from messages.rules import ContentRuleViolation, violations
 
-REQUIRED_LOCALES = ["en"]
+REQUIRED_LOCALES = ["en", "pt-BR"]
+# Each language carries the customs guidance of the countries that speak it; other variants fall
+# back to that language's generic guidance.
+REQUIRED_VARIANTS: dict[str, set[str]] = {
+    "en": set(CUSTOMS_VARIANTS),
+    "pt-BR": {"brazil", "generic"},
+}
 SHIPPED_LOCALES = sorted(
     d.name for d in PACKAGE_TEMPLATES.iterdir() if d.is_dir() and not d.name.startswith("_")
 )
@@ -131,7 +137,16 @@ def test_customs_messages_never_carry_a_link_in_any_variant(
         assert "http" not in part.casefold() and "www." not in part.casefold()
 
 
-@pytest.mark.parametrize("locale", SHIPPED_LOCALES)
+def variants_of(locale: str) -> set[str]:
+    return {p.stem for p in (PACKAGE_TEMPLATES / locale / "_customs").glob("*.j2")}
+
+
+@pytest.mark.parametrize("locale", sorted(REQUIRED_VARIANTS))
+def test_each_language_has_the_customs_guidance_of_its_countries(locale: str) -> None:
+    assert REQUIRED_VARIANTS[locale] <= variants_of(locale)
+
+
+@pytest.mark.parametrize("locale", [loc for loc in SHIPPED_LOCALES if "brazil" in variants_of(loc)])
 def test_brazil_payment_message_walks_through_minhas_importacoes_and_warns_of_the_scam(
     locale: str,
 ) -> None:
@@ -142,14 +157,12 @@ def test_brazil_payment_message_walks_through_minhas_importacoes_and_warns_of_th
 
 
 @pytest.mark.parametrize("locale", SHIPPED_LOCALES)
-def test_customs_variants_give_different_guidance(locale: str) -> None:
-    texts = {
-        variant: render(
-            Kind.CUSTOMS_PAYMENT_DUE, full_context(customs_variant=variant), locale
-        ).text
-        for variant in ("brazil", "eu", "generic")
-    }
-    assert texts["brazil"] != texts["generic"]
+@pytest.mark.parametrize("kind", CUSTOMS)
+def test_customs_variants_give_their_own_guidance(locale: str, kind: Kind) -> None:
+    assert "generic" in variants_of(locale)
+    generic = render(kind, full_context(customs_variant="generic"), locale).text
+    for variant in variants_of(locale) - {"generic"}:
+        assert render(kind, full_context(customs_variant=variant), locale).text != generic
 
 
 def test_unknown_or_hostile_customs_variant_falls_back_to_generic() -> None:
