@@ -25,12 +25,14 @@ from messages.render import (
 )
 from messages.rules import ContentRuleViolation, violations
 
-REQUIRED_LOCALES = ["en", "pt-BR"]
+REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru"]
 # Each language carries the customs guidance of the countries that speak it; other variants fall
 # back to that language's generic guidance.
 REQUIRED_VARIANTS: dict[str, set[str]] = {
     "en": set(CUSTOMS_VARIANTS),
     "pt-BR": {"brazil", "generic"},
+    "es": {"eu", "mexico", "chile", "us", "generic"},
+    "ru": {"russia", "ukraine", "israel", "generic"},
 }
 SHIPPED_LOCALES = sorted(
     d.name for d in PACKAGE_TEMPLATES.iterdir() if d.is_dir() and not d.name.startswith("_")
