@@ -1,0 +1,298 @@
+"""Render one message kind for one order in one language: subject, plain text and HTML.
+
+Layout of `messages/templates/` (a seller's `template_dir` mirrors it and wins file by file):
+
+    _layout.html.j2            the HTML frame every message is poured into (lang, dir="rtl")
+    <locale>/<kind>.j2         one file per kind: {% block subject %} and {% block body %};
+                               an optional {% block html %} replaces the HTML made from the body
+    <locale>/_signature.j2     the closing lines, included by every kind of that locale
+    <locale>/_customs/<variant>.j2   country guidance for the two customs kinds
+
+The body is written once, as plain paragraphs, and rendered twice: without escaping for the text part
+and with autoescaping for the HTML part, where blank-line paragraphs become <p>, lines starting with
+"- " become a list and "1. " a numbered list. So the two parts can never say different things.
+
+Templates run in Jinja's sandbox with StrictUndefined: a typo in a template is an error, not a blank,
+and template data (a buyer's name holding "{{ 7*7 }}") is only ever data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from babel.lists import format_list
+from babel.numbers import format_currency, format_decimal
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2.sandbox import SandboxedEnvironment
+from markupsafe import Markup
+
+from messages.context import MessageContext, StaffContext
+from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
+from messages.locale import FALLBACK_LOCALE, babel_locale, is_rtl, language, normalise
+from messages.rules import ContentRuleViolation, violations
+
+PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
+
+STAFF_LOCALE = "en"
+"""Staff messages are written in English; a staff kind missing in the store's locale uses these."""
+
+# Fields a kind cannot be written without; the rest are optional and templates check for them.
+REQUIRED_FIELDS: dict[Kind, tuple[str, ...]] = {
+    Kind.REASSURANCE: ("next_update_on",),
+    Kind.EXTENSION: ("protection_until",),
+    Kind.READY_FOR_PICKUP: ("pickup_location",),
+    Kind.PICKUP_REMINDER: ("pickup_location",),
+    Kind.REVIEW_REQUEST: ("review_url",),
+}
+
+
+class MissingTemplate(LookupError):
+    """No template for this kind in this language (as written or by language).
+
+    The caller holds the message for staff, or, when configured to, tries the next locale of
+    `messages.locale.locale_chain`.
+    """
+
+    def __init__(self, kind: str, locale: str) -> None:
+        super().__init__(f"no {kind!r} template for locale {locale!r}")
+        self.kind = kind
+        self.locale = locale
+
+
+class IncompleteContext(ValueError):
+    """The context lacks a field this kind must state (e.g. the next update date)."""
+
+    def __init__(self, kind: str, field: str) -> None:
+        super().__init__(f"{kind!r} needs {field!r} in its context")
+        self.kind = kind
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A message ready for a channel. `locale` is the language the text is written in."""
+
+    subject: str
+    text: str
+    html: str
+    locale: str
+
+
+def _roots(template_dir: Path | None) -> list[Path]:
+    return [template_dir, PACKAGE_TEMPLATES] if template_dir is not None else [PACKAGE_TEMPLATES]
+
+
+def has_template(kind: str, locale: str, *, template_dir: Path | None = None) -> bool:
+    """True when `<locale>/<kind>.j2` exists in the seller's folder or the package."""
+    return any((root / normalise(locale) / f"{kind}.j2").is_file() for root in _roots(template_dir))
+
+
+def template_locale(kind: str, locale: str, *, template_dir: Path | None = None) -> str:
+    """The template folder that serves `locale` for `kind`: as written, then by language.
+
+    Raises MissingTemplate when neither exists.
+    """
+    for candidate in dict.fromkeys((normalise(locale), language(locale))):
+        if has_template(kind, candidate, template_dir=template_dir):
+            return candidate
+    raise MissingTemplate(kind, locale)
+
+
+def first_available(kind: str, chain: list[str], *, template_dir: Path | None = None) -> str:
+    """The first locale of a chain (see `locale_chain`) that has the kind: for callers configured to
+    fall back rather than hold the message. Raises MissingTemplate naming the chain's head."""
+    for candidate in chain:
+        if has_template(kind, candidate, template_dir=template_dir):
+            return candidate
+    raise MissingTemplate(kind, chain[0] if chain else FALLBACK_LOCALE)
+
+
+# --- formatting helpers, bound to the buyer's locale and time zone --------------------------------
+
+
+def _filters(tag: str, timezone: str) -> dict[str, Callable[..., Any]]:
+    loc = babel_locale(tag)
+    tz = ZoneInfo(timezone)
+
+    def fmt_date(value: date | datetime | None, format: str = "long") -> str:
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            value = value.astimezone(tz).date() if value.tzinfo else value.date()
+        return str(format_date(value, format=format, locale=loc))
+
+    def fmt_number(value: int | float | Decimal) -> str:
+        return str(format_decimal(value, locale=loc))
+
+    def fmt_money(value: Decimal | int | float, currency: str) -> str:
+        return str(format_currency(value, currency, locale=loc))
+
+    def fmt_list(values: Any) -> str:
+        items = [str(v) for v in values]
+        return str(format_list(items, locale=loc)) if items else ""
+
+    def country_name(code: str) -> str:
+        return str(loc.territories.get(code.upper(), code)) if code else ""
+
+    return {
+        "date": fmt_date,
+        "number": fmt_number,
+        "money": fmt_money,
+        "join_list": fmt_list,
+        "country_name": country_name,
+    }
+
+
+@lru_cache(maxsize=256)
+def _environment(
+    roots: tuple[Path, ...], folder: str, autoescape: bool, locale: str, timezone: str
+) -> SandboxedEnvironment:
+    # Locale folders first (seller, then package), then the roots for the shared layout.
+    loaders = [FileSystemLoader(root / folder) for root in roots]
+    loaders += [FileSystemLoader(root) for root in roots]
+    env = SandboxedEnvironment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        autoescape=autoescape,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+        auto_reload=True,
+    )
+    env.filters.update(_filters(locale, timezone))
+    return env
+
+
+def _render_block(template: Template, block: str, variables: Mapping[str, Any]) -> str:
+    render_block = template.blocks.get(block)
+    if render_block is None:
+        raise MissingTemplate(f"{template.name}#{block}", "")
+    return "".join(render_block(template.new_context(dict(variables))))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_SPACES = re.compile(r"[ \t]+\n")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def _clean_subject(subject: str) -> str:
+    return " ".join(_CONTROL.sub(" ", subject).split())
+
+
+def _clean_text(text: str) -> str:
+    text = text.replace("\r\n", "\n")
+    text = _SPACES.sub("\n", text)
+    return _BLANKS.sub("\n\n", text).strip() + "\n"
+
+
+_BULLET = re.compile(r"^- ")
+_NUMBERED = re.compile(r"^\d+\. ")
+
+
+def paragraphs_to_html(escaped_body: str) -> Markup:
+    """Turn an already-escaped plain body into HTML paragraphs and lists."""
+    blocks = [b.strip("\n") for b in re.split(r"\n\s*\n", _clean_text(escaped_body)) if b.strip()]
+    html: list[str] = []
+    for block in blocks:
+        lines = block.split("\n")
+        if all(_BULLET.match(line) for line in lines):
+            items = "".join(f"<li>{_BULLET.sub('', line)}</li>" for line in lines)
+            html.append(f"<ul>{items}</ul>")
+        elif all(_NUMBERED.match(line) for line in lines):
+            items = "".join(f"<li>{_NUMBERED.sub('', line)}</li>" for line in lines)
+            html.append(f"<ol>{items}</ol>")
+        else:
+            html.append("<p>" + "<br>\n".join(lines) + "</p>")
+    return Markup("\n".join(html))  # every piece was escaped by the HTML environment
+
+
+def render(
+    kind: str,
+    context: MessageContext | StaffContext,
+    locale: str,
+    *,
+    template_dir: Path | str | None = None,
+) -> Rendered:
+    """Render `kind` for `context` in `locale` (`pt-BR`, `de`, ...).
+
+    The template is looked up as written, then by language, in `template_dir` before the package.
+    Buyer kinds raise MissingTemplate when neither exists; staff kinds fall back to English.
+    Dates and numbers are formatted for `locale` itself, so `en-US` and `en-GB` share the English
+    text but not the date order. A buyer message that breaks a content rule (`messages.rules`), for
+    example an override that puts a link in a customs message, raises ContentRuleViolation.
+    """
+    kind = Kind(kind)
+    root = Path(template_dir) if template_dir is not None else None
+    if kind in STAFF_KINDS:
+        if not isinstance(context, StaffContext):
+            raise TypeError(f"{kind.value!r} is a staff kind and needs a StaffContext")
+        try:
+            folder = template_locale(kind.value, locale, template_dir=root)
+        except MissingTemplate:
+            folder = template_locale(kind.value, STAFF_LOCALE, template_dir=root)
+    elif kind in BUYER_KINDS:
+        if not isinstance(context, MessageContext):
+            raise TypeError(f"{kind.value!r} is a buyer kind and needs a MessageContext")
+        for field in REQUIRED_FIELDS.get(kind, ()):
+            if getattr(context, field) in (None, ""):
+                raise IncompleteContext(kind.value, field)
+        folder = template_locale(kind.value, locale, template_dir=root)
+    else:
+        raise ValueError(f"{kind.value!r} is a marketplace action, not a message")
+
+    roots = tuple(_roots(root))
+    variables: dict[str, Any] = context.variables()
+    variables["kind"] = kind.value
+    tag = normalise(locale)
+    text_env = _environment(roots, folder, False, tag, context.timezone)
+    html_env = _environment(roots, folder, True, tag, context.timezone)
+
+    text_template = text_env.get_template(f"{kind.value}.j2")
+    subject = _clean_subject(_render_block(text_template, "subject", variables))
+    text = _clean_text(_render_block(text_template, "body", variables))
+
+    html_template = html_env.get_template(f"{kind.value}.j2")
+    if "html" in html_template.blocks:
+        content = Markup(_render_block(html_template, "html", variables))
+    else:
+        content = paragraphs_to_html(_render_block(html_template, "body", variables))
+    layout = html_env.get_template("_layout.html.j2")
+    html = (
+        layout.render(
+            content=content,
+            subject=subject,
+            lang=normalise(locale),
+            dir="rtl" if is_rtl(folder) else "ltr",
+            store_name=getattr(context, "store_name", ""),
+        ).rstrip("\n")
+        + "\n"
+    )
+    if kind in BUYER_KINDS:
+        found = violations(kind.value, subject, text, html)
+        if found:
+            raise ContentRuleViolation(kind.value, folder, found)
+    return Rendered(subject=subject, text=text, html=html, locale=folder)
+
+
+__all__ = [
+    "PACKAGE_TEMPLATES",
+    "REQUIRED_FIELDS",
+    "STAFF_LOCALE",
+    "IncompleteContext",
+    "MissingTemplate",
+    "Rendered",
+    "first_available",
+    "has_template",
+    "paragraphs_to_html",
+    "render",
+    "template_locale",
+]
