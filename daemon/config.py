@@ -63,6 +63,7 @@ class StoreSection(_Strict):
     default_locale: str
     unsubscribe_url: str = ""
     staff_email: str = ""
+    review_url: str = ""
     missing_template: Literal["hold", "fallback"]
 
     @field_validator("default_locale")
@@ -96,6 +97,13 @@ class CarrierSection(_Strict):
     base_url: str = ""
     rate_limit_per_second: float | None = Field(default=None, gt=0)
     daily_limit: int | None = Field(default=None, gt=0)
+
+
+class RoutingSection(_Strict):
+    """Which tracking API watches which parcels, where the number's format is not the best guide."""
+
+    by_country: dict[str, str] = Field(default_factory=dict)  # destination ISO2 -> adapter name
+    by_carrier: dict[str, str] = Field(default_factory=dict)  # imported carrier name -> adapter
 
 
 class QuietHours(_Strict):
@@ -191,7 +199,7 @@ class Window(_Strict):
                 )
             )
         if problems:
-            raise _WindowProblems(problems)
+            raise _KeyProblems(problems)
         return self
 
     def stage_day(self, kind: str) -> int | None:
@@ -199,7 +207,7 @@ class Window(_Strict):
         return value
 
 
-class _WindowProblems(ValueError):
+class _KeyProblems(ValueError):
     """Several ordering problems at once, each with the key it concerns."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
@@ -242,7 +250,28 @@ class Config(_Strict):
     store: StoreSection
     smtp: SmtpSection
     carriers: dict[str, CarrierSection] = Field(default_factory=dict)
+    routing: RoutingSection = Field(default_factory=RoutingSection)
     policy: PolicySection
+
+    @model_validator(mode="after")
+    def _known_adapters(self) -> Config:
+        from carriers.registry import ADAPTERS
+
+        problems = [
+            (
+                f"carriers.{name}",
+                f"no tracking API named {name!r} (known: {', '.join(sorted(ADAPTERS))})",
+            )
+            for name in self.carriers
+            if name not in ADAPTERS
+        ]
+        for table in ("by_country", "by_carrier"):
+            for key, name in getattr(self.routing, table).items():
+                if name not in ADAPTERS:
+                    problems.append((f"routing.{table}.{key}", f"no tracking API named {name!r}"))
+        if problems:
+            raise _KeyProblems(problems)
+        return self
 
     _windows: dict[str, Window] = PrivateAttr(default_factory=dict)
 
@@ -369,7 +398,7 @@ def _problems(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[Confi
     for error in exc.errors():
         loc = prefix + tuple(error["loc"])
         cause = error.get("ctx", {}).get("error")
-        if isinstance(cause, _WindowProblems):
+        if isinstance(cause, _KeyProblems):
             for key, msg in cause.problems:
                 problems.append(ConfigProblem(_dotted(loc + tuple(key.split("."))), msg))
             continue

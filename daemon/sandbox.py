@@ -1,0 +1,116 @@
+"""A complete loopback world for the demo, replay, `parcelwatch sandbox` and the tests.
+
+Carrier emulators (from `carriers.emulators`), an SMTP sink that keeps every message it receives
+(and writes each as an .eml file when given a folder), and a config that points the real daemon at
+them. The credentials below are the emulators' own test values, not secrets of any real account.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from carriers.emulators.sandbox import Sandbox, start_sandbox
+from carriers.emulators.scenario import Scenario
+
+# The emulators accept these (carriers/emulators: 17TRACK token, Correios user/code, Russian Post).
+EMULATOR_ENV = {
+    "PARCELWATCH_17TRACK_KEY": "test-token",
+    "PARCELWATCH_CORREIOS_USER": "test-token",
+    "PARCELWATCH_CORREIOS_ACCESS_CODE": "test-secret",
+    "PARCELWATCH_RUSSIANPOST_LOGIN": "sandbox",
+    "PARCELWATCH_RUSSIANPOST_PASSWORD": "sandbox",
+}
+
+
+@dataclass
+class SinkHandler:
+    folder: Path | None = None
+    messages: list[EmailMessage] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        raw = envelope.original_content or envelope.content
+        message = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.lock:
+            self.messages.append(message)
+            count = len(self.messages)
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            (self.folder / f"{count:04d}.eml").write_bytes(raw)
+        return "250 2.0.0 Ok: queued"
+
+
+class SmtpSink:
+    """An SMTP server on 127.0.0.1 that accepts everything and keeps it."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.handler = SinkHandler(folder)
+        self.port = _free_port()
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.handler.lock:
+            return list(self.handler.messages)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class World:
+    carriers: Sandbox
+    smtp: SmtpSink
+
+    def set_clock(self, now: datetime) -> None:
+        self.carriers.set_clock(now)
+
+    def stop(self) -> None:
+        self.carriers.stop()
+        self.smtp.stop()
+
+
+def start_world(
+    scenario: Scenario | Mapping[str, Any] | None, now: datetime, eml_folder: Path | None = None
+) -> World:
+    return World(start_sandbox(scenario, now=now), SmtpSink(eml_folder).start())
+
+
+def sandbox_config(shipped: str, world: World, database_url: str, **daemon: Any) -> str:
+    """The shipped config text, pointed at the world's emulators, SMTP sink and database."""
+    text = shipped.replace(
+        'database_url = "sqlite:///parcelwatch.db"', f'database_url = "{database_url}"'
+    )
+    for name, url in world.carriers.urls.items():
+        text = re.sub(
+            rf'(\[carriers\.{name}\][^\[]*?base_url = )"[^"]*"', rf'\1"{url}"', text, flags=re.S
+        )
+    text = text.replace(
+        'host = "127.0.0.1"\nport = 25', f'host = "127.0.0.1"\nport = {world.smtp.port}'
+    )
+    for key, value in daemon.items():
+        text = re.sub(rf"(?m)^{key} = .*$", f"{key} = {value}", text)
+    return text

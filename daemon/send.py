@@ -1,0 +1,398 @@
+"""The send job: claim ready log rows, render them, send them, record the outcome. Exactly once, honestly.
+
+A row is committed as `sending` before its channel is called and `sent` after; a row found in
+`sending` whose lease has run out (its daemon crashed or was killed mid-send) goes to `needs_review`
+and is never re-sent automatically, because the server may or may not have accepted it. The
+Message-ID is derived from the row, the same on every attempt, so a person or relay can spot a copy.
+Every state change is fenced by the row's lease token: a daemon that lost its lease changes nothing.
+
+Named crash points (`CRASH_POINTS`) let the reliability tests kill the process at each step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Row, and_, or_, select, update
+
+from daemon.config import Config, Window
+from daemon.db import rowcount, session_scope
+from daemon.leases import OUTREACH, SHIPMENTS, claim, fenced, release_values
+from daemon.models import Order, OrderState, OutreachState, TrackingEvent
+from daemon.quiet import quiet_until
+from messages.channels.base import (
+    AmbiguousSendError,
+    Channel,
+    OutgoingMessage,
+    PermanentSendError,
+    ReceiptStatus,
+    RetryableSendError,
+    make_message_id,
+)
+from messages.context import MessageContext, StaffContext
+from messages.kinds import Audience, Kind
+from messages.locale import locale_chain
+from messages.render import MissingTemplate, first_available, render
+
+log = logging.getLogger("parcelwatch.send")
+
+ORDERS = Order.__table__  # type: ignore[attr-defined]
+EVENTS = TrackingEvent.__table__  # type: ignore[attr-defined]
+
+CRASH_POINTS = ("after_claim", "after_sending_commit", "after_channel_returned")
+# Backoff after a retryable failure, by attempt; past the last, the row fails for a person to see.
+BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
+           timedelta(hours=6), timedelta(hours=12))  # fmt: skip
+READY_STATES = (OutreachState.PLANNED, OutreachState.APPROVED)
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    manual: int = 0
+    retried: int = 0
+    failed: int = 0
+    held: int = 0
+    suppressed: int = 0
+    deferred: int = 0  # quiet hours
+    needs_review: int = 0
+    recovered: int = 0  # rows found in `sending` after a crash
+
+
+@dataclass
+class Sender:
+    engine: Engine
+    config: Config
+    clock: Callable[[], datetime]
+    channels: Mapping[str, Channel]
+    owner: str = "parcelwatch"
+    lease_seconds: float = 300
+    template_dir: Path | None = None
+    batch: int = 200
+    crash: Callable[[str], None] = field(default=lambda point: None)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def run_once(self) -> SendReport:
+        report = SendReport()
+        report.recovered = self.recover()
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            leased = claim(
+                session,
+                OUTREACH,
+                and_(
+                    OUTREACH.c.state.in_([s.value for s in READY_STATES]),
+                    OUTREACH.c.due_at <= now,
+                    or_(OUTREACH.c.next_attempt_at.is_(None), OUTREACH.c.next_attempt_at <= now),
+                ),
+                [OUTREACH.c.due_at, OUTREACH.c.id],
+                now=now,
+                owner=self.owner,
+                lease_seconds=self.lease_seconds,
+                limit=self.batch,
+            )
+        self.crash("after_claim")
+        spacing = 60.0 / self.config.smtp.max_per_minute
+        for row_id, token in leased:
+            outcome = await self._one(row_id, token, report)
+            if outcome == "email":
+                await self.sleep(spacing)  # never faster than the configured SMTP rate
+        return report
+
+    def recover(self) -> int:
+        """Rows left in `sending` by a daemon whose lease ran out go to a person, never back out."""
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            result = session.execute(
+                update(OUTREACH)
+                .where(
+                    OUTREACH.c.state == OutreachState.SENDING,
+                    or_(OUTREACH.c.lease_until.is_(None), OUTREACH.c.lease_until < now),
+                )
+                .values(
+                    state=OutreachState.NEEDS_REVIEW,
+                    last_error="found in 'sending' after a crash or kill: the server may or may "
+                    "not have accepted it. Check, then `parcelwatch log mark-sent` or `retry`.",
+                    updated_at=now,
+                    **release_values(),
+                )
+            )
+            return rowcount(result)
+
+    async def _one(self, row_id: int, token: int, report: SendReport) -> str:
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            row = session.execute(select(OUTREACH).where(OUTREACH.c.id == row_id)).one()
+            order = session.execute(select(ORDERS).where(ORDERS.c.id == row.order_pk)).one()
+            kind = Kind(row.kind)
+            window = self.config.window(order.country)
+            audience = Audience(row.audience)
+            if audience is not Audience.STAFF and order.state != OrderState.OPEN:
+                self._finish(session, row, token, OutreachState.SUPPRESSED, now,
+                             last_error=f"order is {order.state}")  # fmt: skip
+                report.suppressed += 1
+                return "suppressed"
+            if audience is Audience.BUYER:
+                resume = quiet_until(
+                    now,
+                    order.timezone or window.timezone,
+                    window.quiet_hours.start,
+                    window.quiet_hours.end,
+                )
+                if resume is not None:
+                    self._defer(session, row, token, resume, now)
+                    report.deferred += 1
+                    return "deferred"
+            if kind is Kind.REVIEW_REQUEST and not self.config.store.review_url:
+                self._finish(session, row, token, OutreachState.SUPPRESSED, now,
+                             last_error="no store.review_url configured")  # fmt: skip
+                report.suppressed += 1
+                return "suppressed"
+            if kind is Kind.EXTEND_PROTECTION:
+                text = _extension_instructions(order, row, window)
+                self._finish(session, row, token, OutreachState.MANUAL_PENDING, now,
+                             subject=f"Extend buyer protection for order {order.order_id}",
+                             body_text=text)  # fmt: skip
+                report.manual += 1
+                return "manual"
+            try:
+                message, locale = self._build(session, row, order, window, kind, audience)
+            except (MissingTemplate, ValueError) as exc:
+                self._finish(session, row, token, OutreachState.FAILED, now,
+                             last_error=f"held for staff: {exc}")  # fmt: skip
+                report.held += 1
+                return "held"
+            channel_name = row.channel or "manual"
+            channel = self.channels.get(channel_name)
+            if channel is None:
+                self._finish(session, row, token, OutreachState.FAILED, now,
+                             last_error=f"channel {channel_name!r} is not configured")  # fmt: skip
+                report.failed += 1
+                return "failed"
+            marked = session.execute(
+                update(OUTREACH)
+                .where(fenced(OUTREACH, row_id, token), OUTREACH.c.state == row.state)
+                .values(
+                    state=OutreachState.SENDING,
+                    attempts=row.attempts + 1,
+                    message_id=message.message_id,
+                    subject=message.subject,
+                    body_text=message.text,
+                    locale=locale,
+                    updated_at=now,
+                )
+            )
+            if rowcount(marked) != 1:
+                return "lost"  # approved/rejected/claimed elsewhere a moment ago: not ours to send
+        self.crash("after_sending_commit")
+        try:
+            receipt = await channel.send(message)
+        except RetryableSendError as exc:
+            self._retry_or_fail(row, token, exc, report)
+            return channel_name
+        except PermanentSendError as exc:
+            self._write(row_id, token, OutreachState.FAILED, last_error=exc.reason[:500])
+            report.failed += 1
+            return channel_name
+        except AmbiguousSendError as exc:
+            self._write(row_id, token, OutreachState.NEEDS_REVIEW, last_error=exc.reason[:500])
+            report.needs_review += 1
+            return channel_name
+        self.crash("after_channel_returned")
+        if receipt.status is ReceiptStatus.AWAITING_STAFF:
+            self._write(row_id, token, OutreachState.MANUAL_PENDING, last_error="")
+            report.manual += 1
+        else:
+            self._write(row_id, token, OutreachState.SENT, sent_at=self.clock(), last_error="")
+            report.sent += 1
+            log.info(
+                "sent", extra={"outreach_id": row_id, "kind": kind.value, "channel": channel_name}
+            )
+        return channel_name
+
+    def _build(
+        self,
+        session: Any,
+        row: Row[Any],
+        order: Row[Any],
+        window: Window,
+        kind: Kind,
+        audience: Audience,
+    ) -> tuple[OutgoingMessage, str]:
+        store = self.config.store
+        domain = store.from_address.rpartition("@")[2]
+        message_id = make_message_id(f"outreach-{row.id}", domain)
+        ships = session.execute(
+            select(SHIPMENTS).where(SHIPMENTS.c.order_pk == order.id).order_by(SHIPMENTS.c.id)
+        ).all()
+        numbers = tuple(s.tracking_number for s in ships if not s.closed or s.status)
+        tz = order.timezone or window.timezone
+        if audience is Audience.STAFF:
+            context: MessageContext | StaffContext = StaffContext(
+                store_name=store.name,
+                order_id=order.order_id,
+                buyer_name=order.buyer_name,
+                tracking_numbers=numbers,
+                country=order.country,
+                reason=row.reason,
+                shipped_at=order.shipped_at.date(),
+                days=(self.clock() - order.shipped_at).days,
+                command_hint=f"parcelwatch orders story {order.order_id}",
+            )
+            locale = store.default_locale
+            to_address, to_name = store.staff_email, store.name
+        else:
+            context = self._buyer_context(session, row, order, window, ships, numbers, tz)
+            locale = self._locale(kind, order, window)
+            to_address, to_name = order.email, order.buyer_name
+        rendered = render(kind.value, context, locale, template_dir=self.template_dir)
+        unsubscribe = store.unsubscribe_url or f"mailto:{store.reply_to or store.from_address}"
+        message = OutgoingMessage(
+            message_id=message_id,
+            to_address=to_address,
+            to_name=to_name,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            locale=rendered.locale,
+            kind=kind.value,
+            order_id=order.order_id,
+            unsubscribe=unsubscribe if audience is Audience.BUYER else "",
+        )
+        return message, rendered.locale
+
+    def _locale(self, kind: Kind, order: Row[Any], window: Window) -> str:
+        wanted = order.locale or window.locale or self.config.store.default_locale
+        if self.config.store.missing_template == "fallback":
+            chain = locale_chain(wanted, order.country, self.config.store.default_locale)
+            return first_available(kind.value, chain, template_dir=self.template_dir)
+        return str(wanted)
+
+    def _buyer_context(
+        self,
+        session: Any,
+        row: Row[Any],
+        order: Row[Any],
+        window: Window,
+        ships: list[Row[Any]],
+        numbers: tuple[str, ...],
+        tz: str,
+    ) -> MessageContext:
+        last = None
+        ship_ids = [s.id for s in ships]
+        if ship_ids:
+            last = session.execute(
+                select(EVENTS)
+                .where(EVENTS.c.shipment_id.in_(ship_ids))
+                .order_by(EVENTS.c.occurred_at.desc())
+                .limit(1)
+            ).first()
+        promised = order.promised_days or window.promised_days
+        protection = order.shipped_at + timedelta(days=promised)
+        if row.kind in (Kind.EXTENSION, Kind.EXTEND_PROTECTION):
+            protection += timedelta(days=window.extension_days)
+        store = self.config.store
+        carriers = sorted({s.carrier for s in ships if s.carrier})
+        return MessageContext(
+            buyer_name=order.buyer_name or "",
+            order_id=order.order_id,
+            store_name=store.name,
+            tracking_numbers=numbers,
+            carrier=", ".join(carriers),
+            country=order.country,
+            status_text=_status_words(ships),
+            last_event_description=last.description if last else "",
+            last_event_location=last.location if last else "",
+            last_event_at=last.occurred_at if last else None,
+            shipped_at=order.shipped_at.date(),
+            expected_by=(order.shipped_at + timedelta(days=promised)).date(),
+            next_update_on=_next_update(self.clock(), window, order.shipped_at),
+            protection_until=protection.date(),
+            customs_variant=window.customs_variant,
+            product=order.product,
+            quantity=order.quantity,
+            signature=store.signature,
+            reply_address=store.reply_to or store.from_address,
+            review_url=store.review_url.replace("{order_id}", order.order_id) or None,
+            timezone=tz,
+        )
+
+    def _finish(
+        self,
+        session: Any,
+        row: Row[Any],
+        token: int,
+        state: OutreachState,
+        now: datetime,
+        **values: Any,
+    ) -> None:
+        session.execute(
+            update(OUTREACH)
+            .where(fenced(OUTREACH, row.id, token))
+            .values(state=state, updated_at=now, **values, **release_values())
+        )
+
+    def _defer(
+        self, session: Any, row: Row[Any], token: int, until: datetime, now: datetime
+    ) -> None:
+        session.execute(
+            update(OUTREACH)
+            .where(fenced(OUTREACH, row.id, token))
+            .values(next_attempt_at=until, updated_at=now, **release_values())
+        )
+
+    def _write(self, row_id: int, token: int, state: OutreachState, **values: Any) -> None:
+        with session_scope(self.engine) as session:
+            session.execute(
+                update(OUTREACH)
+                .where(fenced(OUTREACH, row_id, token), OUTREACH.c.state == OutreachState.SENDING)
+                .values(state=state, updated_at=self.clock(), **values, **release_values())
+            )
+
+    def _retry_or_fail(
+        self, row: Row[Any], token: int, exc: RetryableSendError, report: SendReport
+    ) -> None:
+        attempts = row.attempts + 1
+        if attempts > len(BACKOFF):
+            self._write(row.id, token, OutreachState.FAILED,
+                        last_error=f"gave up after {attempts} attempts: {exc.reason}"[:500])  # fmt: skip
+            report.failed += 1
+            return
+        wait = BACKOFF[attempts - 1]
+        if exc.retry_after:
+            wait = max(wait, timedelta(seconds=exc.retry_after))
+        self._write(row.id, token, OutreachState(row.state), last_error=exc.reason[:500],
+                    next_attempt_at=self.clock() + wait)  # fmt: skip
+        report.retried += 1
+
+
+def _status_words(ships: list[Row[Any]]) -> str:
+    statuses = sorted({s.status for s in ships if s.status})
+    return ", ".join(statuses).replace("_", " ")
+
+
+def _next_update(now: datetime, window: Window, shipped_at: datetime) -> date:
+    """The date we promise to write again: the next stage day still ahead, else a week from now."""
+    ahead = [
+        shipped_at + timedelta(days=day)
+        for day in (window.stages.reassurance, window.stages.refund_offer, window.stages.extension)
+        if day is not None and shipped_at + timedelta(days=day) > now
+    ]
+    return min(ahead, default=now + timedelta(days=7)).date()
+
+
+def _extension_instructions(order: Row[Any], row: Row[Any], window: Window) -> str:
+    promised = order.promised_days or window.promised_days
+    until = order.shipped_at + timedelta(days=promised + window.extension_days)
+    return (
+        f"Extend the buyer's protection (confirmation-of-receipt time) for order {order.order_id} "
+        f"by {window.extension_days} days in the marketplace's seller center, so it runs until "
+        f"{until:%Y-%m-%d}. The buyer is told in a separate message. Then run "
+        f"`parcelwatch log mark-sent {row.id}`.\nWhy: {row.reason}"
+    )
