@@ -332,3 +332,12 @@ async def test_registry_builds_the_adapter_by_name(emulator: SeventeenTrackEmula
     await adapter.aclose()
     with pytest.raises(UnknownAdapter):
         build_adapter("pigeon", CONTRACT.settings(emulator))
+
+
+@pytest.mark.parametrize(("configured", "effective"), [(None, 3), (1.0, 1.0), (10.0, 3)])
+async def test_settings_may_lower_the_rate_limit_never_raise_it(
+    configured: float | None, effective: float
+) -> None:
+    settings = AdapterSettings(base_url="http://127.0.0.1:9", rate_limit_per_second=configured)
+    async with SeventeenTrackAdapter(settings) as adapter:
+        assert adapter.per_second() == effective
