@@ -120,6 +120,7 @@ def test_buyer_message_names_buyer_and_order_and_keeps_the_rules(
         assert str(escape(ctx.buyer_name)) in part
     assert not TAG.search(out.text), "text part must not carry HTML"
     assert "None" not in out.text and "None" not in out.html
+    assert ".." not in out.text and " ," not in out.text and " ." not in out.text
     assert violations(kind, out.subject, out.text, out.html) == []
     assert f'lang="{locale}"' in out.html
     assert ('dir="rtl"' in out.html) == is_rtl(locale)
