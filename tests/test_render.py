@@ -25,7 +25,7 @@ from messages.render import (
 )
 from messages.rules import ContentRuleViolation, violations
 
-REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru"]
+REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru", "de", "fr"]
 # Each language carries the customs guidance of the countries that speak it; other variants fall
 # back to that language's generic guidance.
 REQUIRED_VARIANTS: dict[str, set[str]] = {
@@ -33,6 +33,8 @@ REQUIRED_VARIANTS: dict[str, set[str]] = {
     "pt-BR": {"brazil", "generic"},
     "es": {"eu", "mexico", "chile", "us", "generic"},
     "ru": {"russia", "ukraine", "israel", "generic"},
+    "de": {"eu", "generic"},
+    "fr": {"eu", "canada", "generic"},
 }
 SHIPPED_LOCALES = sorted(
     d.name for d in PACKAGE_TEMPLATES.iterdir() if d.is_dir() and not d.name.startswith("_")
