@@ -6,8 +6,10 @@ can replace the in-process `CarrierLimiter` later without touching any adapter.
 
 `SlidingWindowLimiter` keeps the start times of the last N requests and waits until the oldest is
 more than a window old: this bounds the count in *every* window, not just on average, which is what
-a carrier measuring "requests in the last second" sees. A small margin absorbs the jitter between
-our clock and the moment the request reaches the carrier.
+a carrier measuring "requests in the last second" sees. A margin (default 0.1 s) absorbs the jitter
+between the moment we are allowed to send and the moment the request reaches the carrier: the first
+request of a burst can leave late (connection setup, a busy event loop) while a later one leaves at
+once, and the carrier counts arrivals, not our intentions.
 
 `DailyQuota` counts requests per UTC day (the carriers that publish daily limits count that way)
 and refuses with `QuotaExhausted` rather than sleeping until midnight.
@@ -56,7 +58,7 @@ class SlidingWindowLimiter:
         self,
         per_second: float,
         *,
-        margin: float = 0.02,
+        margin: float = 0.1,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -122,7 +124,7 @@ class CarrierLimiter:
         per_day: int | None = None,
         *,
         clock: Clock = _utc_now,
-        margin: float = 0.02,
+        margin: float = 0.1,
     ) -> None:
         self.window = SlidingWindowLimiter(per_second, margin=margin)
         self.quota = DailyQuota(per_day, clock=clock) if per_day else None

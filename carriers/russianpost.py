@@ -3,8 +3,10 @@
 Wire facts are from `reference/carrier-apis.md` §4: `getOperationHistory` on `/rtm34` (SOAP 1.2) for
 one number per request, and the batch ticket service on `/fc` (SOAP 1.1): `getTicket` with up to 3000
 barcodes, then `getResponseByTicket` no sooner than 15 minutes later. The parsers here are pure: they
-take response bytes, match elements by namespace URI and local name, and return results. Malformed
-answers become TemporaryFailure values; only a refused login raises (CarrierAlarm).
+take response bytes, match elements by local name whatever prefix the server picked, and return
+results. Malformed answers become TemporaryFailure values; only a refused login raises
+(CarrierAlarm). ElementTree resolves no external entities, and the bundled expat limits entity
+expansion, so a hostile answer cannot read files or blow up memory.
 """
 
 from __future__ import annotations
@@ -600,8 +602,8 @@ class RussianPostAdapter(HttpAdapter):
 
     # -- single ----------------------------------------------------------------------------------
 
-    async def _soap(self, path: str, envelope: str, content_type: str) -> tuple[bytes, bool]:
-        """POST an envelope; returns the body and whether it came as an HTTP error (a Fault)."""
+    async def _soap(self, path: str, envelope: str, content_type: str) -> bytes:
+        """POST an envelope and return the answer's body, a SOAP Fault's included."""
         try:
             response = await self.request(
                 "POST",
@@ -610,16 +612,16 @@ class RussianPostAdapter(HttpAdapter):
                 headers={"Content-Type": content_type},
             )
         except SoapFaultAnswer as fault:
-            return fault.body, True
+            return fault.body
         if response.status_code != 200:
             raise MalformedResponse(f"{path} answered HTTP {response.status_code}")
-        return response.content, False
+        return response.content
 
     async def _history(self, number: str) -> TrackResult:
         envelope = operation_history_request(
             normalise(number), self.settings.api_key, self.settings.secret, self.language
         )
-        body, _ = await self._soap(SINGLE_PATH, envelope, SOAP12_CONTENT_TYPE)
+        body = await self._soap(SINGLE_PATH, envelope, SOAP12_CONTENT_TYPE)
         root = _parse_xml(body)
         if root is None:
             raise MalformedResponse("getOperationHistory answer is not XML")
@@ -677,7 +679,7 @@ class RussianPostAdapter(HttpAdapter):
         envelope = ticket_request(
             barcodes, self.settings.api_key, self.settings.secret, self.language
         )
-        body, _ = await self._soap(BATCH_PATH, envelope, SOAP11_CONTENT_TYPE)
+        body = await self._soap(BATCH_PATH, envelope, SOAP11_CONTENT_TYPE)
         answer = parse_ticket_response(body)
         if isinstance(answer, BatchError):
             if answer.code == -1 and _parse_xml(body) is None:
@@ -693,7 +695,7 @@ class RussianPostAdapter(HttpAdapter):
 
     async def _poll(self, ticket: _Ticket) -> None:
         envelope = answer_request(ticket.id, self.settings.api_key, self.settings.secret)
-        body, _ = await self._soap(BATCH_PATH, envelope, SOAP11_CONTENT_TYPE)
+        body = await self._soap(BATCH_PATH, envelope, SOAP11_CONTENT_TYPE)
         answer = parse_answer_by_ticket(body)
         now = self.clock()
         if isinstance(answer, BatchError):

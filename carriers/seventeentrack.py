@@ -14,7 +14,7 @@ How one batch is tracked:
 3. 17TRACK stops tracking a number after 30 days without news (webhook `TRACKING_STOPPED`) and then
    reports it as `Expired`. A parcel we still watch must stay watched, so every `Expired` answer is
    followed by `retrack` and one more `gettrackinfo`; if 17TRACK still says `Expired`, that is
-   reported (status EXPIRED) and the next poll tries again. We read `Expired` from `gettrackinfo`
+   reported (status EXPIRED); the same number is retracked at most once per `RETRACK_INTERVAL`. We read `Expired` from `gettrackinfo`
    rather than calling `gettracklist` for `tracking_status == "Stopped"`, which would double the
    requests of every poll to learn the same thing.
 
@@ -33,11 +33,13 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from carriers.base import (
+    AdapterSettings,
     CarrierAlarm,
     InvalidNumber,
     NotFound,
@@ -63,6 +65,8 @@ from carriers.seventeentrack_codes import (
 from carriers.status import Status
 
 log = logging.getLogger(__name__)
+
+RETRACK_INTERVAL = timedelta(hours=12)
 
 
 # -- wire types (only the fields we read; everything else is ignored) ---------------------------
@@ -193,9 +197,12 @@ def event_time(event: Event) -> datetime | None:
     """The event's moment in UTC from whichever of 17TRACK's three time fields is readable."""
     raw = event.time_raw
     raw_offset = raw.get("timezone") if isinstance(raw, dict) else None
-    for value in (_iso(event.time_utc), _iso(event.time_iso)):
-        if value is not None:
-            return _as_utc(value, raw_offset)
+    utc = _iso(event.time_utc)
+    if utc is not None:
+        return _as_utc(utc)
+    local = _iso(event.time_iso)
+    if local is not None:
+        return _as_utc(local, raw_offset)
     if isinstance(raw, str):
         parsed = _raw_string(raw)
         return _as_utc(parsed) if parsed else None
@@ -215,6 +222,10 @@ class SeventeenTrackAdapter(HttpAdapter):
     batch_size = 40
     rate_limit = RateLimit(per_second=3)
 
+    def __init__(self, settings: AdapterSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self._retracked: dict[str, datetime] = {}
+
     def auth_headers(self) -> dict[str, str]:
         return {"17token": self.settings.api_key, "Content-Type": "application/json"}
 
@@ -231,11 +242,22 @@ class SeventeenTrackAdapter(HttpAdapter):
                 for n in still:
                     results[n] = NotFound(n, "registered with 17TRACK; no information yet")
                 expired += more_expired
+        expired = [n for n in expired if self._may_retrack(n)]
         if expired:
             await self._retrack(expired)
             again, _, _ = self._read_info(await self._call("gettrackinfo", expired))
             results.update(again)
         return list(results.values())
+
+    def _may_retrack(self, number: str) -> bool:
+        """At most one retrack per number per `RETRACK_INTERVAL`: an `Expired` that 17TRACK will
+        not restart (-18019904) must not cost two extra requests on every poll."""
+        now = self.clock()
+        last = self._retracked.get(number)
+        if last is not None and now - last < RETRACK_INTERVAL:
+            return False
+        self._retracked[number] = now
+        return True
 
     # -- requests ----------------------------------------------------------------------------
 

@@ -66,6 +66,7 @@ Stop rules
   P1. Delivered: once every shipment is delivered, no stage message, follow-up or not-found notice.
       More broadly, stage messages need at least one shipment still on its way: a parcel that is
       returning or returned gets its `returned_to_sender` message and staff decide refund or reship.
+      An order with no shipment at all counts as on its way.
   P2. Refund offer: while a refund offer is logged in any state other than rejected, withdrawn or
       skipped, no more stage messages and no `tracking_not_found`; only the follow-up (S8) and the
       event messages that ask the buyer to act or tell them the parcel arrived (customs payment,
@@ -399,13 +400,13 @@ class _Case:
         entry = self.logged.get((kind, trigger))
         return entry if entry is not None and entry.state not in DEAD_STATES else None
 
-    def live_offer(self) -> LoggedOutreach | None:
-        offers = [
-            entry
+    @property
+    def offer_live(self) -> bool:
+        """A refund offer is logged and was not rejected, withdrawn or skipped (P2)."""
+        return any(
+            kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES
             for (kind, _trigger), entry in self.logged.items()
-            if kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES
-        ]
-        return min(offers, key=lambda e: e.created_at) if offers else None
+        )
 
     def day(self, moment: datetime) -> int:
         return (moment - self.shipped) // DAY
@@ -480,7 +481,7 @@ def _days(delta: timedelta) -> str:
 
 def _stage_dues(case: _Case) -> list[_Due]:
     """S1-S6, P1, P2: each stage with the earliest moment some rule makes it due."""
-    if not case.any_on_its_way or case.all_delivered or case.live_offer() is not None:
+    if not case.any_on_its_way or case.all_delivered or case.offer_live:
         return []
     dues: list[_Due] = []
     for kind in STAGE_KINDS:
@@ -536,7 +537,12 @@ def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, str, bool]]:
                 f"stalled: no new event on {parcel.number} for {window.tracking.stalled_days} days "
                 f"since {_date(last.occurred_at)} (threshold crossed {_date(crossed)}), "
                 f"{kind} brought forward"
-                + (f" from day {stage_day}" if stage_day is not None else ""),
+                + (f" from day {stage_day}" if stage_day is not None else "")
+                + (
+                    "; the carrier stopped reporting, so our data may be stale"
+                    if parcel.current is Status.EXPIRED
+                    else ""
+                ),
                 False,
             )
         )
@@ -729,7 +735,7 @@ def _all_dues(case: _Case) -> list[_Due]:
         return []
     dues = [*_stage_dues(case), *_followup_dues(case)]
     dues += _episode_dues(case) + _delivered_dues(case) + _not_found_dues(case)
-    if case.live_offer() is not None:
+    if case.offer_live:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
     if state is OrderState.OPTED_OUT:
         dues = [d for d in dues if d.kind.audience is Audience.STAFF]

@@ -119,6 +119,11 @@ def first_available(kind: str, chain: list[str], *, template_dir: Path | None = 
 # --- formatting helpers, bound to the buyer's locale and time zone --------------------------------
 
 
+# CLDR's long date ends in an abbreviation in some languages ("5 декабря 2026 г."), which doubles
+# the full stop at the end of a sentence; in prose the word in full reads better anyway.
+_LONG_DATE_IN_PROSE = {"ru": "d MMMM y 'года'", "uk": "d MMMM y 'року'"}
+
+
 def _filters(tag: str, timezone: str) -> dict[str, Callable[..., Any]]:
     loc = babel_locale(tag)
     tz = ZoneInfo(timezone)
@@ -128,7 +133,8 @@ def _filters(tag: str, timezone: str) -> dict[str, Callable[..., Any]]:
             return ""
         if isinstance(value, datetime):
             value = value.astimezone(tz).date() if value.tzinfo else value.date()
-        return str(format_date(value, format=format, locale=loc))
+        pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
+        return str(format_date(value, format=pattern, locale=loc))
 
     def fmt_number(value: int | float | Decimal) -> str:
         return str(format_decimal(value, locale=loc))

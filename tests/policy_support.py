@@ -61,7 +61,7 @@ def shipment(
 ) -> ShipmentFacts:
     """A shipment whose summary status is its latest event's (or `status` when given)."""
     if status is None and events:
-        status = max(events, key=lambda e: e.occurred_at).status
+        status = max(events, key=lambda e: (e.occurred_at, e.status.value)).status
     first_polled = min(e.occurred_at for e in events) if events else None
     return ShipmentFacts(number, status, tuple(events), first_polled, warning)
 

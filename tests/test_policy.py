@@ -270,6 +270,13 @@ def test_stalled_action_refund_offer_brings_the_offer_forward() -> None:
     assert "threshold crossed" in offer.reason and offer.due_at == day(45)
 
 
+def test_stall_on_a_parcel_the_carrier_stopped_reporting_says_the_data_may_be_stale() -> None:
+    parcel = shipment(ev(3, Status.IN_TRANSIT), status=Status.EXPIRED)
+    (intent,) = decide(order("BR"), [parcel], BR, [], day(24)).intents
+    assert intent.kind is Kind.REASSURANCE
+    assert "stopped reporting" in intent.reason
+
+
 def test_stalled_action_none_waits_for_the_stage_days() -> None:
     patient = window("BR", tracking={"stalled_action": "none"})
     parcel = shipment(ev(3, Status.IN_TRANSIT))

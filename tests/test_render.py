@@ -25,7 +25,7 @@ from messages.render import (
 )
 from messages.rules import ContentRuleViolation, violations
 
-REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru"]
+REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru", "de", "fr", "it", "pl"]
 # Each language carries the customs guidance of the countries that speak it; other variants fall
 # back to that language's generic guidance.
 REQUIRED_VARIANTS: dict[str, set[str]] = {
@@ -33,6 +33,10 @@ REQUIRED_VARIANTS: dict[str, set[str]] = {
     "pt-BR": {"brazil", "generic"},
     "es": {"eu", "mexico", "chile", "us", "generic"},
     "ru": {"russia", "ukraine", "israel", "generic"},
+    "de": {"eu", "generic"},
+    "fr": {"eu", "canada", "generic"},
+    "it": {"eu", "generic"},
+    "pl": {"eu", "generic"},
 }
 SHIPPED_LOCALES = sorted(
     d.name for d in PACKAGE_TEMPLATES.iterdir() if d.is_dir() and not d.name.startswith("_")
@@ -120,6 +124,7 @@ def test_buyer_message_names_buyer_and_order_and_keeps_the_rules(
         assert str(escape(ctx.buyer_name)) in part
     assert not TAG.search(out.text), "text part must not carry HTML"
     assert "None" not in out.text and "None" not in out.html
+    assert ".." not in out.text and " ," not in out.text and " ." not in out.text
     assert violations(kind, out.subject, out.text, out.html) == []
     assert f'lang="{locale}"' in out.html
     assert ('dir="rtl"' in out.html) == is_rtl(locale)

@@ -3,9 +3,10 @@
 `start_sandbox(scenario)` finds each module `carriers.emulators.<name>` listed in `EMULATOR_MODULES`
 that exists, starts the `EmulatorServer` subclass it defines, and loads the same scenario into all
 of them, so one scenario drives every carrier. Run it as a process with
-`python -m carriers.emulators.sandbox [--scenario FILE] [--clock ISO]`: it prints
+`python -m carriers.emulators.sandbox [--scenario FILE] [--clock ISO] [--port NAME=PORT ...]`: it
+loads the shipped demo scenario (`carriers/scenarios/demo.json`) unless given one, prints
 `{"<name>": {"url": ..., "control": ...}}` as one JSON line and serves until interrupted; drive it
-through each emulator's `/_emulator/...` control endpoints.
+through each emulator's `/_emulator/...` control endpoints. Ports are free ones unless named.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import signal
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any, Self
@@ -81,15 +83,19 @@ def start_sandbox(
     *,
     names: Iterable[str] = EMULATOR_MODULES,
     host: str = "127.0.0.1",
+    ports: Mapping[str, int] | None = None,
     now: datetime | None = None,
 ) -> Sandbox:
-    """Start every available emulator (free ports), load `scenario` into each; returns the sandbox."""
+    """Start every available emulator, load `scenario` into each; returns the sandbox.
+
+    `ports` fixes the port of some emulators by name; the others get free ports.
+    """
     running: dict[str, EmulatorServer] = {}
     for name in names:
         cls = emulator_class(name)
         if cls is None:
             continue
-        emu = cls(host=host)
+        emu = cls(host=host, port=(ports or {}).get(name, 0))
         if scenario is not None:
             emu.load_scenario(scenario)
         if now is not None:
@@ -98,14 +104,30 @@ def start_sandbox(
     return Sandbox(running)
 
 
+def demo_scenario() -> Scenario:
+    """The scenario shipped with the package: one parcel per situation the demo shows."""
+    text = resources.files("carriers").joinpath("scenarios/demo.json").read_text(encoding="utf-8")
+    return Scenario.from_json(text)
+
+
+def _port(value: str) -> tuple[str, int]:
+    name, _, port = value.partition("=")
+    if not name or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PORT, got {value!r}")
+    return name, int(port)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the sandbox until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", type=Path, help="scenario JSON file")
     parser.add_argument("--clock", help="virtual time to start at (ISO 8601 with offset)")
+    parser.add_argument("--port", type=_port, action="append", default=[], help="NAME=PORT")
     args = parser.parse_args(argv)
-    scenario = Scenario.load(args.scenario) if args.scenario else None
-    sandbox = start_sandbox(scenario, now=parse_time(args.clock) if args.clock else None)
+    scenario = Scenario.load(args.scenario) if args.scenario else demo_scenario()
+    sandbox = start_sandbox(
+        scenario, ports=dict(args.port), now=parse_time(args.clock) if args.clock else None
+    )
     done = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:

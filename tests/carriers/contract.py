@@ -18,9 +18,12 @@ Create `tests/carriers/test_contract_<name>.py` with one class::
         def number(self, i: int) -> str:        # the i-th distinct valid number for this carrier
             return s10(i, "BR")
 
-Optional hooks: `raw_code(code)` (what `TrackEvent.raw_code` holds for a scenario code, default the
-code itself), `prepare(emulator, numbers)` (make numbers known without requests, e.g. register
-them), `settings(emulator, **overrides)`, `emulator_options()` (constructor keywords).
+Optional hooks: `destination` (country of the scenario parcels, default "BR"), `raw_code(code)`
+(what `TrackEvent.raw_code` holds for a scenario code, default the code itself),
+`prepare(emulator, numbers)` (make numbers known without requests, e.g. register them),
+`settings(emulator, **overrides)`, `emulator_options()` (extra constructor keywords; the emulator
+is built as `emulator_class(now=NOW, **emulator_options())`). A test that cannot apply to a carrier
+is overridden in the subclass with a `pytest.skip(reason)`, never silently dropped.
 
 What the emulator must do for the contract: read `raw[<name>]` codes from scenario events, call
 `self.stats.record_batch(request.path, <numbers in the request>)` for every tracking request,
@@ -102,6 +105,7 @@ class AdapterContract:
     emulator_class: ClassVar[type[EmulatorServer]]
     mapped_codes: ClassVar[Mapping[str, Status]]
     invalid_number: ClassVar[str]
+    destination: ClassVar[str] = "BR"
 
     # -- hooks -----------------------------------------------------------------------------------
 
@@ -153,7 +157,7 @@ class AdapterContract:
         )
 
     def parcel(self, number: str, *events: dict[str, Any], **extra: Any) -> dict[str, Any]:
-        return {"number": number, "destination": "BR", "events": list(events), **extra}
+        return {"number": number, "destination": self.destination, "events": list(events), **extra}
 
     def journey(self, number: str) -> dict[str, Any]:
         """A parcel from China, in transit: two first-mile events and one last-mile event."""

@@ -53,3 +53,13 @@ def test_failed_trial_reopens_for_a_full_cooldown() -> None:
     breaker.record_failure()
     assert breaker.state is BreakerState.OPEN
     assert breaker.retry_after() == 60
+
+
+def test_a_trial_that_ends_in_neither_success_nor_failure_frees_the_slot() -> None:
+    breaker, now = make()
+    for _ in range(3):
+        breaker.record_failure()
+    now[0] += timedelta(seconds=61)
+    assert breaker.allow()
+    breaker.cancel_trial()  # e.g. the trial raised CarrierAlarm
+    assert breaker.allow()

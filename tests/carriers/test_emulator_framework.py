@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from carriers.emulators.faults import FaultPlan
-from carriers.emulators.sandbox import emulator_class, start_sandbox
+from carriers.emulators.sandbox import demo_scenario, emulator_class, start_sandbox
 from carriers.emulators.scenario import Scenario, ScenarioError
 from carriers.emulators.server import peak_in_window
 from tests.carriers.echo_emulator import EchoEmulator
@@ -146,18 +147,51 @@ def test_sandbox_starts_every_available_emulator() -> None:
 
 
 def test_sandbox_runs_as_another_process() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "carriers.emulators.sandbox", "--clock", "2026-05-01T00:00:00Z"],
+        [
+            sys.executable,
+            "-m",
+            "carriers.emulators.sandbox",
+            "--clock",
+            "2026-05-01T00:00:00Z",
+            "--port",
+            f"seventeentrack={port}",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert proc.stdout is not None
         info = json.loads(proc.stdout.readline())
-        assert "seventeentrack" in info
+        assert info["seventeentrack"]["url"] == f"http://127.0.0.1:{port}/track/v2.2"
         for entry in info.values():
             health = httpx.get(entry["control"] + "/health").json()
             assert health["now"] == "2026-05-01T00:00:00Z"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+async def test_the_demo_scenario_drives_the_aggregator() -> None:
+    from carriers.base import AdapterSettings, Tracked
+    from carriers.registry import build_adapter
+    from carriers.status import Status
+
+    expected = {
+        "RR123456785CN": Status.CUSTOMS_PAYMENT_DUE,
+        "QQ850419295BR": Status.DELIVERED,
+        "RA644000005RU": Status.AVAILABLE_FOR_PICKUP,
+        "45008378901234": Status.IN_TRANSIT,
+        "YT2412345678901234": Status.IN_TRANSIT,
+        "LP00612345678901": Status.RETURNING,
+    }
+    with start_sandbox(demo_scenario()) as sandbox:
+        settings = AdapterSettings(base_url=sandbox.urls["seventeentrack"], api_key="test-token")
+        adapter = build_adapter("seventeentrack", settings)
+        results = await adapter.track(list(expected))
+        await adapter.aclose()
+    got = {r.number: r.status for r in results if isinstance(r, Tracked)}
+    assert got == expected

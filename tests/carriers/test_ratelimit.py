@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from carriers.emulators.server import peak_in_window
-from carriers.ratelimit import CarrierLimiter, DailyQuota, Limiter, QuotaExhausted, Unlimited
+from carriers.ratelimit import (
+    CarrierLimiter,
+    DailyQuota,
+    Limiter,
+    QuotaExhausted,
+    SlidingWindowLimiter,
+    Unlimited,
+)
 
 
 async def test_sliding_window_caps_every_one_second_window() -> None:
@@ -20,16 +27,12 @@ async def test_sliding_window_caps_every_one_second_window() -> None:
         await limiter.acquire()
         starts.append(time.monotonic())
 
-    await asyncio.gather(*(one() for _ in range(12)))
+    await asyncio.gather(*(one() for _ in range(8)))
     assert peak_in_window(starts) <= 5
-    assert max(starts) - min(starts) < 3.0  # and it does not crawl
+    assert max(starts) - min(starts) < 2.0  # and it does not crawl
 
 
 async def test_rates_below_one_per_second_space_requests_out() -> None:
-    limiter = CarrierLimiter(4)  # sanity for the fractional path is in the unit below
-    await limiter.acquire()
-    from carriers.ratelimit import SlidingWindowLimiter
-
     clock = [0.0]
     slept: list[float] = []
 

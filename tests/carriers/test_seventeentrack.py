@@ -261,6 +261,7 @@ async def test_quirks_read_the_same(emulator: SeventeenTrackEmulator, quirk: str
     assert isinstance(result, Tracked)
     assert result.status is S.DELIVERED
     assert result.events[0].occurred_at == datetime(2026, 5, 20, 10, tzinfo=UTC)
+    assert result.events[-1].occurred_at == NOW - timedelta(days=9)
     assert result.events[0].status is S.DELIVERED
     assert len(result.events) == 4
 
@@ -290,7 +291,11 @@ async def test_expired_that_cannot_be_retracked_is_reported(
     emulator.register(number)
     async with adapter_for(emulator) as adapter:
         (result,) = await adapter.track([number])
+        (again,) = await adapter.track([number])
     assert isinstance(result, Tracked) and result.status is S.EXPIRED
+    assert again == result
+    # One retrack attempt (refused: not stopped), not one per poll.
+    assert emulator.stats.snapshot()["by_endpoint"]["/track/v2.2/retrack"] == 1
 
 
 async def test_daily_limit_from_settings_gives_temporary_failures(
@@ -332,3 +337,37 @@ async def test_registry_builds_the_adapter_by_name(emulator: SeventeenTrackEmula
     await adapter.aclose()
     with pytest.raises(UnknownAdapter):
         build_adapter("pigeon", CONTRACT.settings(emulator))
+
+
+@pytest.mark.parametrize(("configured", "effective"), [(None, 3), (1.0, 1.0), (10.0, 3)])
+async def test_settings_may_lower_the_rate_limit_never_raise_it(
+    configured: float | None, effective: float
+) -> None:
+    settings = AdapterSettings(base_url="http://127.0.0.1:9", rate_limit_per_second=configured)
+    async with SeventeenTrackAdapter(settings) as adapter:
+        assert adapter.per_second() == effective
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"time_utc": "2024-05-21T12:12:00Z", "time_iso": "2024-05-21T09:12:00-03:00"}, "12:12"),
+        ({"time_utc": "2024-05-21T12:12:00"}, "12:12"),  # naive UTC stays UTC
+        ({"time_iso": "2024-05-21T09:12:00-03:00"}, "12:12"),
+        ({"time_iso": "2024-05-21T09:12:00", "time_raw": {"timezone": "-03:00"}}, "12:12"),
+        ({"time_raw": {"date": "2024-05-21", "time": "09:12:00", "timezone": "-03:00"}}, "12:12"),
+        ({"time_raw": "2024-05-21 12:12"}, "12:12"),
+        ({"time_raw": "2024/05/21 12:12:00"}, "12:12"),
+        ({"time_raw": "yesterday"}, None),
+        ({}, None),
+    ],
+)
+def test_event_times_are_read_defensively(fields: dict[str, Any], expected: str | None) -> None:
+    from carriers.seventeentrack import Event, event_time
+
+    when = event_time(Event.model_validate(fields))
+    if expected is None:
+        assert when is None
+    else:
+        assert when is not None and when.tzinfo is not None
+        assert when.astimezone(UTC).strftime("%Y-%m-%d %H:%M") == f"2024-05-21 {expected}"
