@@ -45,6 +45,10 @@ EVENTS = TrackingEvent.__table__  # type: ignore[attr-defined]
 
 # However quiet an order is, look at it again at least this often: a safety net, not a rule.
 MAX_SLEEP = timedelta(days=1)
+# A new order waits for its first poll before it is judged, or a fresh import would look like
+# "tracking never found" everywhere. If the carriers cannot be reached for this long, judge anyway.
+FIRST_POLL_GRACE = timedelta(hours=6)
+_FIRST_POLL_RETRY = timedelta(minutes=5)
 _CHUNK = 500
 
 
@@ -151,6 +155,14 @@ class Decider:
                                o.due_at, o.sent_at)
             )  # fmt: skip
         for order in orders:
+            waiting = [s for s in shipments.get(order.id, []) if s.first_polled_at is None]
+            if waiting and now - order.created_at < FIRST_POLL_GRACE:
+                session.execute(
+                    update(ORDERS)
+                    .where(ORDERS.c.id == order.id)
+                    .values(decide_after=now + _FIRST_POLL_RETRY)
+                )
+                continue
             facts = OrderFacts(
                 order_id=order.order_id,
                 country=order.country,

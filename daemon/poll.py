@@ -203,6 +203,17 @@ class Poller:
                 rest = [i for n in numbers[start:] for i in by_number[n]]
                 self._store_failures(rest, f"alarm: {alarm.reason}", _ALARMED, report, name)
                 return
+            except asyncio.CancelledError:
+                rest = [i for n in numbers[start:] for i in by_number[n]]
+                self._store_failures(rest, "poll cancelled", _TEMPORARY, report, name)
+                raise
+            except Exception as exc:  # an adapter bug must not strand its shipments' leases
+                log.exception("adapter failed", extra={"carrier": name})
+                rest = [i for n in numbers[start:] for i in by_number[n]]
+                self._store_failures(
+                    rest, f"adapter error: {type(exc).__name__}", _TEMPORARY, report, name
+                )
+                return
             self._store_results(results, by_number, report)
         with session_scope(self.engine) as session:
             clear_alarm(session, f"carrier:{name}", self.clock())

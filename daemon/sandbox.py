@@ -7,6 +7,7 @@ them. The credentials below are the emulators' own test values, not secrets of a
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import threading
@@ -36,10 +37,15 @@ EMULATOR_ENV = {
 @dataclass
 class SinkHandler:
     folder: Path | None = None
+    delay: float = 0.0  # seconds to wait before answering DATA: a slow server, for stop tests
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    receiving: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.receiving.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         raw = envelope.original_content or envelope.content
         message = message_from_bytes(raw, policy=policy.default)
         assert isinstance(message, EmailMessage)
@@ -55,8 +61,8 @@ class SinkHandler:
 class SmtpSink:
     """An SMTP server on 127.0.0.1 that accepts everything and keeps it."""
 
-    def __init__(self, folder: Path | None = None) -> None:
-        self.handler = SinkHandler(folder)
+    def __init__(self, folder: Path | None = None, delay: float = 0.0) -> None:
+        self.handler = SinkHandler(folder, delay)
         self.port = _free_port()
         self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
 
@@ -94,9 +100,13 @@ class World:
 
 
 def start_world(
-    scenario: Scenario | Mapping[str, Any] | None, now: datetime, eml_folder: Path | None = None
+    scenario: Scenario | Mapping[str, Any] | None,
+    now: datetime | None,
+    eml_folder: Path | None = None,
+    smtp_delay: float = 0.0,
 ) -> World:
-    return World(start_sandbox(scenario, now=now), SmtpSink(eml_folder).start())
+    """Emulators (on a virtual clock at `now`, or real time if None) and an SMTP sink."""
+    return World(start_sandbox(scenario, now=now), SmtpSink(eml_folder, smtp_delay).start())
 
 
 def sandbox_config(shipped: str, world: World, database_url: str, **daemon: Any) -> str:

@@ -131,7 +131,10 @@ class Service:
         old = self._components
         assert self.engine is not None and self._scheduler is not None
         self.config = config
+        in_flight = set(self._running)
         self._install(self.build(config, self.engine))
+        if in_flight:  # jobs of the old config finish on the old adapters before those close
+            await asyncio.wait(in_flight, timeout=config.daemon.stop_timeout_seconds)
         if old is not None:
             await old.close()
         log.info("config reloaded", extra={"config": str(self.config_path)})
@@ -141,7 +144,9 @@ class Service:
         self.notifier.stopping()
         log.info("stopping")
         assert self._scheduler is not None and self.config is not None
-        self._scheduler.shutdown(wait=False)
+        # Pause first: APScheduler's shutdown cancels running coroutine jobs, and a send cancelled
+        # mid-conversation is exactly the ambiguous outcome a clean stop must not create.
+        self._scheduler.pause()
         if self._running:
             _done, pending = await asyncio.wait(
                 set(self._running), timeout=self.config.daemon.stop_timeout_seconds
@@ -150,6 +155,7 @@ class Service:
                 task.cancel()
             if pending:
                 log.warning("stop timeout: cancelled %d jobs", len(pending))
+        self._scheduler.shutdown(wait=False)
         if self._components is not None:
             await self._components.close()
         self.release_leases()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from daemon.cli import config_cmd, db_cmd, demo_cmd, log_cmd, orders_cmd, status_cmd
+from daemon.cli import config_cmd, db_cmd, demo_cmd, log_cmd, orders_cmd, run_cmd, status_cmd
 from daemon.cli.common import State
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ app.add_typer(orders_cmd.app, name="orders")
 app.add_typer(log_cmd.app, name="log")
 app.command("status")(status_cmd.status)
 app.command("demo")(demo_cmd.demo)
+app.command("run")(run_cmd.run)
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""`parcelwatch run`: the daemon itself, as systemd starts it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+import typer
+from sqlalchemy import Engine, update
+
+from daemon.cli.common import EXIT_CONFIG, EXIT_SCHEMA, err, state
+from daemon.clock import SystemClock
+from daemon.config import Config, ConfigError
+from daemon.db import SchemaError, session_scope
+from daemon.leases import OUTREACH, SHIPMENTS
+from daemon.logs import setup_logging
+from daemon.models import OutreachState
+from daemon.service import Builder, Components, Service
+from daemon.wiring import build_runtime, secret_values
+
+log = logging.getLogger("parcelwatch.run")
+
+
+def default_owner() -> str:
+    return os.environ.get("PARCELWATCH_INSTANCE") or socket.gethostname()
+
+
+def recover_own_leftovers(engine: Engine, owner: str) -> int:
+    """At start-up, whatever this instance had claimed before it stopped is dead: sends it left in
+    'sending' go to a person (the server may have accepted them); shipment leases are released."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(OUTREACH)
+            .where(OUTREACH.c.state == OutreachState.SENDING, OUTREACH.c.lease_owner == owner)
+            .values(
+                state=OutreachState.NEEDS_REVIEW,
+                last_error="found in 'sending' at start-up: the previous run stopped mid-send and the "
+                "server may or may not have accepted it. Check, then `parcelwatch log mark-sent` "
+                "or `retry`.",
+                lease_owner="",
+                lease_until=None,
+            )
+        )
+        session.execute(
+            update(SHIPMENTS)
+            .where(SHIPMENTS.c.lease_owner == owner)
+            .values(lease_owner="", lease_until=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def builder(owner: str) -> Builder:
+    clock = SystemClock()
+
+    def build(config: Config, engine: Engine) -> Components:
+        runtime = build_runtime(config, engine, clock, owner=owner)
+        d = config.daemon
+        return Components(
+            jobs={
+                "poll": runtime.poller.run_once,
+                "decide": runtime.decider.run_once,
+                "send": runtime.sender.run_once,
+                "housekeeping": _housekeeping(runtime.sender.recover),
+            },
+            intervals={
+                "poll": d.poll_interval_seconds,
+                "decide": d.decide_interval_seconds,
+                "send": d.send_interval_seconds,
+                "housekeeping": d.housekeeping_interval_seconds,
+            },
+            close=runtime.close,
+        )
+
+    return build
+
+
+def _housekeeping(recover: Callable[[], int]) -> Callable[[], Awaitable[None]]:
+    async def run() -> None:
+        count = recover()
+        if count:
+            log.warning("unfinished sends moved to needs_review", extra={"count": count})
+
+    return run
+
+
+def run(
+    ctx: typer.Context,
+    log_format: Annotated[
+        str | None, typer.Option("--log-format", help="text or json (default: daemon.log_format).")
+    ] = None,
+    instance: Annotated[
+        str | None, typer.Option("--instance", help="This daemon's name in leases (default: host).")
+    ] = None,
+) -> None:
+    """Run the daemon: poll carriers, decide, send, until SIGTERM. SIGHUP reloads the config."""
+    st = state(ctx)
+    owner = instance or default_owner()
+    service = Service(st.resolved_path, builder(owner), owner)
+    try:
+        service.start_checks()
+    except ConfigError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(EXIT_CONFIG) from None
+    except SchemaError as exc:
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(EXIT_SCHEMA) from None
+    assert service.config is not None and service.engine is not None
+    setup_logging(log_format or service.config.daemon.log_format, secret_values(service.config))
+    recovered = recover_own_leftovers(service.engine, owner)
+    if recovered:
+        log.warning(
+            "sends interrupted by the last stop held for review", extra={"count": recovered}
+        )
+    code = asyncio.run(service.run())
+    raise typer.Exit(code)
