@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from daemon.cli import config_cmd, db_cmd, demo_cmd, log_cmd, orders_cmd, run_cmd, status_cmd
+from daemon.cli import (
+    carrier_cmd,
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    log_cmd,
+    orders_cmd,
+    run_cmd,
+    status_cmd,
+)
 from daemon.cli.common import State
 
 app = typer.Typer(
@@ -42,6 +51,9 @@ app.add_typer(log_cmd.app, name="log")
 app.command("status")(status_cmd.status)
 app.command("demo")(demo_cmd.demo)
 app.command("run")(run_cmd.run)
+app.command("poll")(carrier_cmd.poll)
+app.command("track")(carrier_cmd.track)
+app.command("sandbox")(carrier_cmd.sandbox)
 
 
 def main() -> None:
