@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, and_, or_, select, update
 
+from carriers.status import Status
 from daemon.config import Config, Window
 from daemon.db import rowcount, session_scope
 from daemon.leases import OUTREACH, SHIPMENTS, claim, fenced, release_values
@@ -284,12 +285,21 @@ class Sender:
         numbers: tuple[str, ...],
         tz: str,
     ) -> MessageContext:
-        last = None
+        last = pickup = None
         ship_ids = [s.id for s in ships]
         if ship_ids:
             last = session.execute(
                 select(EVENTS)
                 .where(EVENTS.c.shipment_id.in_(ship_ids))
+                .order_by(EVENTS.c.occurred_at.desc())
+                .limit(1)
+            ).first()
+            pickup = session.execute(
+                select(EVENTS)
+                .where(
+                    EVENTS.c.shipment_id.in_(ship_ids),
+                    EVENTS.c.status == Status.AVAILABLE_FOR_PICKUP,
+                )
                 .order_by(EVENTS.c.occurred_at.desc())
                 .limit(1)
             ).first()
@@ -320,6 +330,7 @@ class Sender:
             signature=store.signature,
             reply_address=store.reply_to or store.from_address,
             review_url=store.review_url.replace("{order_id}", order.order_id) or None,
+            pickup_location=(pickup.location or pickup.description) if pickup else None,
             timezone=tz,
         )
 

@@ -11,10 +11,10 @@ from daemon.cli import (
     carrier_cmd,
     config_cmd,
     db_cmd,
-    demo_cmd,
     log_cmd,
     orders_cmd,
     run_cmd,
+    sim_cmd,
     status_cmd,
 )
 from daemon.cli.common import State
@@ -49,7 +49,8 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(orders_cmd.app, name="orders")
 app.add_typer(log_cmd.app, name="log")
 app.command("status")(status_cmd.status)
-app.command("demo")(demo_cmd.demo)
+app.command("demo")(sim_cmd.demo)
+app.command("replay")(sim_cmd.replay)
 app.command("run")(run_cmd.run)
 app.command("poll")(carrier_cmd.poll)
 app.command("track")(carrier_cmd.track)

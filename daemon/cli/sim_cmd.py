@@ -1,0 +1,140 @@
+"""`parcelwatch replay` and `parcelwatch demo`: parcelwatch on a virtual clock, on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from daemon.cli.common import EXIT_CONFIG, EXIT_INVALID_INPUT, fail, out, state
+from daemon.config import ConfigError, load_config
+from daemon.review import LogEntry
+from daemon.simulate import ReplayError, ReplayScenario, Simulation, replay_lines, summary
+
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
+DEMO_REVIEW_URL = "https://shop.example/review/{order_id}"
+
+
+def replay(
+    ctx: typer.Context,
+    scenario: Annotated[Path, typer.Argument(help="Scenario JSON: orders and parcel timelines.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="The config whose windows to replay.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Stop at this date (YYYY-MM-DD, UTC).")
+    ] = None,
+    workdir: Annotated[
+        Path | None, typer.Option("--workdir", help="Keep the replay's database here.")
+    ] = None,
+) -> None:
+    """What parcelwatch would have sent: the outreach log of a scenario, as JSON lines."""
+    try:
+        cfg = load_config(config) if config else state(ctx).config()
+    except ConfigError as exc:
+        fail(str(exc), EXIT_CONFIG)
+    end = None
+    if until:
+        try:
+            day = date.fromisoformat(until)
+        except ValueError:
+            fail(f"--until: {until!r} is not a date (YYYY-MM-DD)", EXIT_INVALID_INPUT)
+        end = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    try:
+        loaded = ReplayScenario.load(scenario, end)
+    except ReplayError as exc:
+        fail(str(exc), EXIT_INVALID_INPUT)
+    folder = workdir or Path(tempfile.mkdtemp(prefix="parcelwatch-replay-"))
+    entries = asyncio.run(Simulation(loaded, cfg, folder).run())
+    for line in replay_lines(entries):
+        sys.stdout.write(line + "\n")
+
+
+def demo(
+    speed: Annotated[
+        float,
+        typer.Option("--speed", help="Real seconds per simulated day (0: as fast as it goes)."),
+    ] = 1.0,
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", help="Folder for the database and emails.")
+    ] = None,
+) -> None:
+    """Watch 20 orders to BR, RU, US, ES, FR and DE over 100 days, on local carriers and SMTP."""
+    root = workspace or Path(tempfile.mkdtemp(prefix="parcelwatch-demo-"))
+    config = load_config(SHIPPED_CONFIG)
+    config = config.model_copy(
+        update={"store": config.store.model_copy(update={"review_url": DEMO_REVIEW_URL})}
+    )
+    sample = resources.files("daemon") / "samples" / "demo_scenario.json"
+    with resources.as_file(sample) as path:
+        scenario = ReplayScenario.load(path)
+    sim = Simulation(scenario, config, root, keep_mail=True)
+    view = _DemoView(scenario.start)
+    started = time.monotonic()
+    per_step = speed * scenario.step.total_seconds() / 86400
+
+    async def on_step(moment: datetime, fresh: list[LogEntry]) -> None:
+        view.update(moment, fresh)
+        live.update(view.render())
+        target = started + per_step * (view.steps)
+        delay = target - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    with Live(view.render(), console=out, refresh_per_second=8, transient=False) as live:
+        entries = asyncio.run(sim.run(on_step))
+    table = Table("kind", "how it ended", title="Outreach log at the end")
+    for kind, counts in sorted(summary(entries).items()):
+        table.add_row(kind, ", ".join(f"{state} {n}" for state, n in sorted(counts.items())))
+    out.print(table)
+    mails = sorted(sim.mail_dir.glob("*.eml"))
+    out.print(f"{len(mails)} emails received by the local SMTP sink: {sim.mail_dir}", markup=False)
+    config_path = root / "config.toml"
+    config_path.write_text(
+        SHIPPED_CONFIG.read_text(encoding="utf-8").replace(
+            "sqlite:///parcelwatch.db", f"sqlite:///{sim.database}"
+        ),
+        encoding="utf-8",
+    )
+    out.print(f"database: {sim.database}", markup=False)
+    out.print(f"look around: parcelwatch --config {config_path} log", markup=False)
+    out.print(f"             parcelwatch --config {config_path} orders story BR-1001", markup=False)
+
+
+class _DemoView:
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.now = start
+        self.steps = 0
+        self.counts: Counter[str] = Counter()
+        self.recent: list[str] = []
+
+    def update(self, moment: datetime, fresh: list[LogEntry]) -> None:
+        self.now = moment
+        self.steps += 1
+        for e in fresh:
+            self.counts[e.row.state] += 1
+            if e.row.state != "skipped":
+                day = (moment - self.start).days
+                self.recent.append(f"day {day:>3}  {e.order_id:<8} {e.row.kind:<26} {e.row.state}")
+        self.recent = self.recent[-12:]
+
+    def render(self) -> Table:
+        day = (self.now - self.start).days
+        table = Table(title=f"parcelwatch demo — {self.now:%Y-%m-%d} (day {day} of 100)",
+                      show_header=False, box=None)  # fmt: skip
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items())) or "nothing yet"
+        table.add_row(f"log so far: {counts}")
+        for line in self.recent:
+            table.add_row(line)
+        return table
