@@ -25,7 +25,7 @@ from messages.render import (
 )
 from messages.rules import ContentRuleViolation, violations
 
-REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru", "de", "fr", "it", "pl"]
+REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru", "de", "fr", "it", "pl", "uk", "he", "ar"]
 # Each language carries the customs guidance of the countries that speak it; other variants fall
 # back to that language's generic guidance.
 REQUIRED_VARIANTS: dict[str, set[str]] = {
@@ -37,6 +37,9 @@ REQUIRED_VARIANTS: dict[str, set[str]] = {
     "fr": {"eu", "canada", "generic"},
     "it": {"eu", "generic"},
     "pl": {"eu", "generic"},
+    "uk": {"ukraine", "generic"},
+    "he": {"israel", "generic"},
+    "ar": {"saudi", "israel", "generic"},
 }
 SHIPPED_LOCALES = sorted(
     d.name for d in PACKAGE_TEMPLATES.iterdir() if d.is_dir() and not d.name.startswith("_")
