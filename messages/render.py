@@ -33,7 +33,7 @@ from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from messages.context import MessageContext, StaffContext
 from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
@@ -221,6 +221,20 @@ def paragraphs_to_html(escaped_body: str) -> Markup:
     return Markup("\n".join(html))  # every piece was escaped by the HTML environment
 
 
+_TRUSTED_URL_FIELDS = ("tracking_url", "review_url")
+
+
+def _link_trusted_urls(content: Markup, context: MessageContext | StaffContext) -> Markup:
+    """Make the store's own URLs (tracking, review) clickable in HTML. Only these exact values are
+    linked, never a URL-looking piece of buyer or carrier text."""
+    for field in _TRUSTED_URL_FIELDS:
+        url = getattr(context, field, None)
+        if isinstance(url, str) and url.startswith(("https://", "http://")):
+            shown = str(escape(url))
+            content = Markup(str(content).replace(shown, f'<a href="{shown}">{shown}</a>'))
+    return content
+
+
 def render(
     kind: str,
     context: MessageContext | StaffContext,
@@ -271,6 +285,7 @@ def render(
         content = Markup(_render_block(html_template, "html", variables))
     else:
         content = paragraphs_to_html(_render_block(html_template, "body", variables))
+        content = _link_trusted_urls(content, context)
     layout = html_env.get_template("_layout.html.j2")
     html = (
         layout.render(

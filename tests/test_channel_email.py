@@ -296,3 +296,46 @@ async def test_wrong_password_is_permanent_and_never_shown(
     for shown in (str(err.value), repr(err.value), repr(ch), repr(ch.settings), caplog.text):
         assert wrong not in shown
     assert "535" in str(err.value)
+
+
+async def test_stage_hook_names_every_crash_point_in_order(server: AiosmtpdServer) -> None:
+    stages: list[str] = []
+    ch = SmtpChannel(
+        SmtpSettings(host="127.0.0.1", port=server.port),
+        from_address="ajuda@lojabela.example",
+        from_name="Loja Bela",
+        stage_hook=stages.append,
+    )
+    await ch.send(outgoing())
+    assert stages == ["connected", "content_next", "content_sent", "accepted"]
+
+
+class Crash(Exception):
+    pass
+
+
+async def test_a_crash_after_the_content_leaves_the_message_delivered_but_unconfirmed(
+    server: AiosmtpdServer, handler: Handler
+) -> None:
+    def crash_at(stage: str) -> None:
+        if stage == "accepted":
+            raise Crash(stage)
+
+    ch = SmtpChannel(
+        SmtpSettings(host="127.0.0.1", port=server.port),
+        from_address="ajuda@lojabela.example",
+        from_name="Loja Bela",
+        stage_hook=crash_at,
+    )
+    with pytest.raises(Crash):
+        await ch.send(outgoing())
+    assert len(handler.received) == 1  # why the send job must not resend a row left in `sending`
+
+
+async def test_non_ascii_mailbox_is_refused_permanently(
+    server: AiosmtpdServer, handler: Handler
+) -> None:
+    # No SMTPUTF8 support yet: an internationalised local part cannot be sent as ASCII.
+    with pytest.raises(PermanentSendError):
+        await channel(server.port).send(outgoing(to_address="józef@example.pl"))
+    assert handler.received == []

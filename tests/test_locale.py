@@ -51,3 +51,15 @@ def test_fallback_through_the_chain_is_the_callers_choice() -> None:
     with pytest.raises(MissingTemplate) as err:
         first_available("delivered", ["nl-BE", "nl"])
     assert err.value.locale == "nl-BE"
+
+
+def test_messages_never_imports_daemon_or_carriers() -> None:
+    import re
+    from pathlib import Path
+
+    import messages
+
+    root = Path(messages.__file__).parent
+    pattern = re.compile(r"^\s*(from|import)\s+(daemon|carriers)\b", re.MULTILINE)
+    offenders = [p.name for p in root.rglob("*.py") if pattern.search(p.read_text("utf-8"))]
+    assert offenders == []

@@ -363,3 +363,15 @@ def test_rules_catch_each_violation(kind: Kind, text: str, rule: str) -> None:
 
 def test_confirming_receipt_is_allowed_after_delivery() -> None:
     assert violations(Kind.DELIVERED, "s", "You can confirm receipt now.", "") == []
+
+
+def test_store_urls_are_links_in_html_but_buyer_text_never_is() -> None:
+    ctx = full_context(buyer_name="Eve https://evil.example/x")
+    html = render(Kind.REVIEW_REQUEST, ctx, "en").html
+    assert '<a href="https://review.example/8123456789012345">' in html
+    assert 'href="https://evil.example' not in html
+
+
+def test_unknown_timezone_is_refused() -> None:
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        full_context(timezone="Mars/Olympus")

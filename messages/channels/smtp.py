@@ -129,8 +129,13 @@ class SmtpChannel:
         from_name: str,
         reply_to: str = "",
         clock: Callable[[], datetime] | None = None,
+        stage_hook: Callable[[str], None] | None = None,
     ) -> None:
+        """`stage_hook`, when given, is called with "connected", "content_next" (after 354, before
+        the content), "content_sent" (before the reply) and "accepted" (after 250): the named crash
+        points the send job's tests kill the process at."""
         self.settings = settings
+        self._hook = stage_hook or (lambda stage: None)
         self.from_address = from_address
         self.from_name = from_name
         self.reply_to = reply_to
@@ -171,6 +176,7 @@ class SmtpChannel:
         content_sent = False
         try:
             await smtp.connect()
+            self._hook("connected")
             if s.tls == "starttls":
                 stage = "starttls"
                 await smtp.starttls(tls_context=s.tls_context)
@@ -188,9 +194,11 @@ class SmtpChannel:
             protocol = smtp.protocol
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+            self._hook("content_next")
             protocol.write(payload)
             content_sent = True
             stage = "end of data"
+            self._hook("content_sent")
             reply = await protocol.read_response(timeout=s.data_timeout_seconds)
         except (RetryableSendError, PermanentSendError):
             smtp.close()
@@ -211,9 +219,13 @@ class SmtpChannel:
                     "it may have been delivered"
                 ) from None
             raise RetryableSendError(f"{stage}: {what} ({exc})") from None
+        except BaseException:
+            smtp.close()  # a crash-point hook or a cancellation: leave no connection behind
+            raise
         if not 200 <= reply.code < 300:
             smtp.close()
             raise _classify_reply(stage, reply.code, reply.message)
+        self._hook("accepted")
         try:
             await smtp.quit()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
