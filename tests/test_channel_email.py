@@ -169,6 +169,8 @@ async def test_a_line_starting_with_a_dot_survives(
         {"unsubscribe": "https://x.example/\r\nBcc: victim@example.com"},
         {"headers": (("X-Order", "1\nBcc: victim@example.com"),)},
         {"to_address": "not an address"},
+        {"to_address": "a@b@c"},
+        {"to_address": "a@"},
     ],
 )
 async def test_header_injection_is_refused_before_connecting(

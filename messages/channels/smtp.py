@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -69,7 +70,7 @@ def _address(header: str, name: str, addr_spec: str) -> Address:
     _no_line_breaks(header, addr_spec)
     try:
         return Address(display_name=name, addr_spec=addr_spec)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, MessageError) as exc:
         raise PermanentSendError(f"header {header} has an invalid address ({exc})") from None
 
 
@@ -82,7 +83,24 @@ def build_email(
     now: datetime | None = None,
 ) -> EmailMessage:
     """The MIME message: multipart/alternative (text, then HTML), UTF-8, with every header checked
-    for line breaks so buyer data cannot add headers."""
+    for line breaks so buyer data cannot add headers. Raises PermanentSendError when the message
+    cannot be built (bad address, line break in a header)."""
+    try:
+        return _build_email(
+            message, from_name=from_name, from_address=from_address, reply_to=reply_to, now=now
+        )
+    except (ValueError, TypeError, MessageError) as exc:
+        raise PermanentSendError(f"message cannot be built ({type(exc).__name__})") from None
+
+
+def _build_email(
+    message: OutgoingMessage,
+    *,
+    from_name: str,
+    from_address: str,
+    reply_to: str = "",
+    now: datetime | None = None,
+) -> EmailMessage:
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Message-ID"] = _no_line_breaks("Message-ID", message.message_id)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
