@@ -67,6 +67,7 @@ class MessageContext:
     next_update_on: date | None = None  # when we write again
     protection_until: date | None = None  # buyer protection end (new end after an extension)
     customs_variant: str = "generic"
+    import_tax_paid: bool = False  # taxes collected at checkout (Remessa Conforme, IOSS, ...)
     product: str = ""
     quantity: int = 1
     signature: str = ""  # signed under the message; empty means "<store name>"

@@ -375,3 +375,15 @@ def test_store_urls_are_links_in_html_but_buyer_text_never_is() -> None:
 def test_unknown_timezone_is_refused() -> None:
     with pytest.raises(ValueError, match="Mars/Olympus"):
         full_context(timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"), [("pt-BR", "Remessa Conforme"), ("en", "Remessa Conforme")]
+)
+def test_brazil_tracking_update_explains_the_route_and_whether_taxes_were_paid(
+    locale: str, words: str
+) -> None:
+    paid = render(Kind.TRACKING_UPDATE, full_context(import_tax_paid=True), locale).text
+    unpaid = render(Kind.TRACKING_UPDATE, full_context(import_tax_paid=False), locale).text
+    assert "Curitiba" in paid and words in paid and "taxa das blusinhas" in paid
+    assert words not in unpaid and "Aguardando pagamento" in unpaid
