@@ -178,10 +178,10 @@ def _environment(
     return env
 
 
-def _render_block(template: Template, block: str, variables: Mapping[str, Any]) -> str:
+def _render_block(template: Template, block: str, variables: Mapping[str, Any], locale: str) -> str:
     render_block = template.blocks.get(block)
-    if render_block is None:
-        raise MissingTemplate(f"{template.name}#{block}", "")
+    if render_block is None:  # a template without a subject or body block is as good as missing
+        raise MissingTemplate(f"{template.name}#{block}", locale)
     return "".join(render_block(template.new_context(dict(variables))))
 
 
@@ -226,13 +226,18 @@ _TRUSTED_URL_FIELDS = ("tracking_url", "review_url")
 
 def _link_trusted_urls(content: Markup, context: MessageContext | StaffContext) -> Markup:
     """Make the store's own URLs (tracking, review) clickable in HTML. Only these exact values are
-    linked, never a URL-looking piece of buyer or carrier text."""
-    for field in _TRUSTED_URL_FIELDS:
-        url = getattr(context, field, None)
-        if isinstance(url, str) and url.startswith(("https://", "http://")):
-            shown = str(escape(url))
-            content = Markup(str(content).replace(shown, f'<a href="{shown}">{shown}</a>'))
-    return content
+    linked, never a URL-looking piece of buyer or carrier text, and never inside a longer URL."""
+    urls = [
+        str(escape(url))
+        for url in (getattr(context, field, None) for field in _TRUSTED_URL_FIELDS)
+        if isinstance(url, str) and url.startswith(("https://", "http://"))
+    ]
+    if not urls:
+        return content
+    alternatives = "|".join(re.escape(u) for u in sorted(set(urls), key=len, reverse=True))
+    pattern = re.compile(rf"(?<![^\s>])(?:{alternatives})(?![^\s<])")
+    linked = pattern.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(content))
+    return Markup(linked)  # the URLs were escaped above; the rest was escaped by the environment
 
 
 def render(
@@ -277,14 +282,14 @@ def render(
     html_env = _environment(roots, folder, True, tag, context.timezone)
 
     text_template = text_env.get_template(f"{kind.value}.j2")
-    subject = _clean_subject(_render_block(text_template, "subject", variables))
-    text = _clean_text(_render_block(text_template, "body", variables))
+    subject = _clean_subject(_render_block(text_template, "subject", variables, folder))
+    text = _clean_text(_render_block(text_template, "body", variables, folder))
 
     html_template = html_env.get_template(f"{kind.value}.j2")
     if "html" in html_template.blocks:
-        content = Markup(_render_block(html_template, "html", variables))
+        content = Markup(_render_block(html_template, "html", variables, folder))
     else:
-        content = paragraphs_to_html(_render_block(html_template, "body", variables))
+        content = paragraphs_to_html(_render_block(html_template, "body", variables, folder))
         content = _link_trusted_urls(content, context)
     layout = html_env.get_template("_layout.html.j2")
     html = (

@@ -387,3 +387,19 @@ def test_brazil_tracking_update_explains_the_route_and_whether_taxes_were_paid(
     unpaid = render(Kind.TRACKING_UPDATE, full_context(import_tax_paid=False), locale).text
     assert "Curitiba" in paid and words in paid and "taxa das blusinhas" in paid
     assert words not in unpaid and "Aguardando pagamento" in unpaid
+
+
+def test_a_url_that_extends_another_is_linked_whole() -> None:
+    ctx = full_context(
+        tracking_url="https://shop.example/t", review_url="https://shop.example/t/review"
+    )
+    html = render(Kind.REVIEW_REQUEST, ctx, "en").html
+    assert '<a href="https://shop.example/t/review">https://shop.example/t/review</a>' in html
+    assert html.count("<a ") == 1
+
+
+def test_template_without_a_subject_block_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "delivered.j2").write_text("{% block body %}x{% endblock %}", "utf-8")
+    with pytest.raises(MissingTemplate):
+        render(Kind.DELIVERED, full_context(), "en", template_dir=tmp_path)
