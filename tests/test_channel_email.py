@@ -236,6 +236,12 @@ async def test_no_reply_after_the_content_is_ambiguous() -> None:
             await channel(raw.port, data_timeout_seconds=0.3).send(outgoing())
 
 
+async def test_unreadable_reply_after_the_content_is_ambiguous() -> None:
+    async with RawServer("garbage_after_data") as raw:
+        with pytest.raises(AmbiguousSendError):
+            await channel(raw.port, data_timeout_seconds=2).send(outgoing())
+
+
 async def test_slow_reply_to_data_waits_for_the_long_timeout_not_the_command_timeout() -> None:
     async with RawServer("slow_final", delay=0.6) as raw:
         receipt = await channel(raw.port, timeout_seconds=0.2, data_timeout_seconds=5).send(

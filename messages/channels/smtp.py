@@ -227,6 +227,12 @@ class SmtpChannel:
             raise _classify_reply("login", exc.code, "authentication failed") from None
         except aiosmtplib.SMTPResponseException as exc:
             smtp.close()
+            if content_sent and not 400 <= exc.code < 600:
+                # An unreadable answer to the content is no answer: it may have been accepted.
+                raise AmbiguousSendError(
+                    f"{stage}: unreadable reply after the message was sent; "
+                    "it may have been delivered"
+                ) from None
             raise _classify_reply(stage, exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             smtp.close()
@@ -243,8 +249,8 @@ class SmtpChannel:
         if not 200 <= reply.code < 300:
             smtp.close()
             raise _classify_reply(stage, reply.code, reply.message)
-        self._hook("accepted")
         try:
+            self._hook("accepted")
             await smtp.quit()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass  # the message is accepted; a failed goodbye changes nothing
