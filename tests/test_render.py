@@ -403,3 +403,28 @@ def test_template_without_a_subject_block_is_missing(tmp_path: Path) -> None:
     (tmp_path / "en" / "delivered.j2").write_text("{% block body %}x{% endblock %}", "utf-8")
     with pytest.raises(MissingTemplate):
         render(Kind.DELIVERED, full_context(), "en", template_dir=tmp_path)
+
+
+APOLOGY = {
+    "en": "sorry",
+    "pt-BR": "desculpas",
+    "es": "lo sentimos",
+    "de": "tut uns leid",
+    "fr": "excuses",
+    "it": "scusiamo",
+    "pl": "przepraszamy",
+    "ru": "извинения",
+    "uk": "перепрошуємо",
+    "he": "מתנצלים",
+    "ar": "نعتذر",
+}
+
+
+@pytest.mark.parametrize("locale", sorted(APOLOGY))
+@pytest.mark.parametrize("kind", BUYER)
+def test_one_apology_at_most_and_exactly_one_with_the_refund_offer(locale: str, kind: str) -> None:
+    text = render(kind, full_context(), locale).text.casefold()
+    count = text.count(APOLOGY[locale])
+    assert count <= 1
+    if kind == Kind.REFUND_OFFER:
+        assert count == 1
