@@ -37,7 +37,15 @@ from markupsafe import Markup, escape
 
 from messages.context import MessageContext, StaffContext
 from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
-from messages.locale import FALLBACK_LOCALE, babel_locale, is_rtl, language, normalise
+from messages.locale import (
+    FALLBACK_LOCALE,
+    babel_locale,
+    is_rtl,
+    language,
+    locale_chain,
+    normalise,
+    preferences,
+)
 from messages.rules import ContentRuleViolation, violations
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
@@ -114,6 +122,36 @@ def first_available(kind: str, chain: list[str], *, template_dir: Path | None = 
         if has_template(kind, candidate, template_dir=template_dir):
             return candidate
     raise MissingTemplate(kind, chain[0] if chain else FALLBACK_LOCALE)
+
+
+def choose_locale(
+    kind: str,
+    buyer_locale: str | None,
+    country: str | None,
+    store_locale: str | None,
+    *,
+    template_dir: Path | str | None = None,
+    fallback: bool = False,
+) -> str:
+    """The locale to render `kind` in for this buyer.
+
+    The chosen language is the first given of: the buyer's locale, the country's, the store's,
+    English. Without `fallback`, it must have the kind (as written or by language) or
+    MissingTemplate(kind, that locale) is raised, so the caller holds the message for staff rather
+    than write in a language the buyer did not choose. With `fallback`, the rest of
+    `locale_chain` is tried in order. The returned locale keeps its region (`en-GB`) so dates
+    follow it; pass it to `render`.
+    """
+    root = Path(template_dir) if template_dir is not None else None
+    chosen = (preferences(buyer_locale, country, store_locale) or [FALLBACK_LOCALE])[0]
+    candidates = locale_chain(buyer_locale, country, store_locale) if fallback else [chosen]
+    for candidate in candidates:
+        try:
+            template_locale(kind, candidate, template_dir=root)
+        except MissingTemplate:
+            continue
+        return candidate
+    raise MissingTemplate(kind, chosen)
 
 
 # --- formatting helpers, bound to the buyer's locale and time zone --------------------------------
@@ -316,6 +354,7 @@ __all__ = [
     "IncompleteContext",
     "MissingTemplate",
     "Rendered",
+    "choose_locale",
     "first_available",
     "has_template",
     "paragraphs_to_html",
