@@ -46,7 +46,7 @@ from messages.locale import (
     normalise,
     preferences,
 )
-from messages.rules import ContentRuleViolation, violations
+from messages.rules import CUSTOMS_KINDS, ContentRuleViolation, strip_links, violations
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -314,6 +314,9 @@ def render(
 
     roots = tuple(_roots(root))
     variables: dict[str, Any] = context.variables()
+    if kind in CUSTOMS_KINDS:
+        # Quoted carrier or buyer words may hold a link; a customs message must never carry one.
+        variables = {k: strip_links(v) if isinstance(v, str) else v for k, v in variables.items()}
     variables["kind"] = kind.value
     tag = normalise(locale)
     text_env = _environment(roots, folder, False, tag, context.timezone)

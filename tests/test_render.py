@@ -428,3 +428,14 @@ def test_one_apology_at_most_and_exactly_one_with_the_refund_offer(locale: str, 
     assert count <= 1
     if kind == Kind.REFUND_OFFER:
         assert count == 1
+
+
+@pytest.mark.parametrize("kind", CUSTOMS)
+def test_links_in_carrier_words_are_dropped_from_customs_messages(kind: Kind) -> None:
+    ctx = full_context(
+        last_event_description="Aguardando pagamento, pague em https://pague-aqui.example/x já",
+        status_text="Veja www.falso.example",
+    )
+    out = render(kind, ctx, "pt-BR")
+    assert "Aguardando pagamento, pague em … já" in out.text
+    assert "http" not in out.text and "www." not in out.text and "falso" not in out.text
