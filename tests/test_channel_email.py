@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -252,6 +253,8 @@ async def test_slow_reply_to_data_waits_for_the_long_timeout_not_the_command_tim
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command makes the test certificate")
     return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
