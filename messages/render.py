@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date
 from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
@@ -154,52 +156,65 @@ def choose_locale(
     raise MissingTemplate(kind, chosen)
 
 
-# --- formatting helpers, bound to the buyer's locale and time zone --------------------------------
-
+# --- formatting helpers: context filters that read the render's locale and time zone -------------
 
 # CLDR's long date ends in an abbreviation in some languages ("5 декабря 2026 г."), which doubles
 # the full stop at the end of a sentence; in prose the word in full reads better anyway.
 _LONG_DATE_IN_PROSE = {"ru": "d MMMM y 'года'", "uk": "d MMMM y 'року'"}
 
-
-def _filters(tag: str, timezone: str) -> dict[str, Callable[..., Any]]:
-    loc = babel_locale(tag)
-    tz = ZoneInfo(timezone)
-
-    def fmt_date(value: date | datetime | None, format: str = "long") -> str:
-        if value is None:
-            return ""
-        if isinstance(value, datetime):
-            value = value.astimezone(tz).date() if value.tzinfo else value.date()
-        pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
-        return str(format_date(value, format=pattern, locale=loc))
-
-    def fmt_number(value: int | float | Decimal) -> str:
-        return str(format_decimal(value, locale=loc))
-
-    def fmt_money(value: Decimal | int | float, currency: str) -> str:
-        return str(format_currency(value, currency, locale=loc))
-
-    def fmt_list(values: Any) -> str:
-        items = [str(v) for v in values]
-        return str(format_list(items, locale=loc)) if items else ""
-
-    def country_name(code: str) -> str:
-        return str(loc.territories.get(code.upper(), code)) if code else ""
-
-    return {
-        "date": fmt_date,
-        "number": fmt_number,
-        "money": fmt_money,
-        "join_list": fmt_list,
-        "country_name": country_name,
-    }
+# Template variables the renderer adds; the filters read them so that one compiled environment
+# serves every buyer's locale and time zone.
+_LOCALE_VAR = "_format_locale"
 
 
-@lru_cache(maxsize=256)
-def _environment(
-    roots: tuple[Path, ...], folder: str, autoescape: bool, locale: str, timezone: str
-) -> SandboxedEnvironment:
+def _loc(ctx: Context) -> Locale:
+    return babel_locale(str(ctx[_LOCALE_VAR]))
+
+
+@pass_context
+def _fmt_date(ctx: Context, value: date | datetime | None, format: str = "long") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        tz = ZoneInfo(str(ctx["timezone"]))
+        value = value.astimezone(tz).date() if value.tzinfo else value.date()
+    loc = _loc(ctx)
+    pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
+    return str(format_date(value, format=pattern, locale=loc))
+
+
+@pass_context
+def _fmt_number(ctx: Context, value: int | float | Decimal) -> str:
+    return str(format_decimal(value, locale=_loc(ctx)))
+
+
+@pass_context
+def _fmt_money(ctx: Context, value: Decimal | int | float, currency: str) -> str:
+    return str(format_currency(value, currency, locale=_loc(ctx)))
+
+
+@pass_context
+def _fmt_list(ctx: Context, values: Any) -> str:
+    items = [str(v) for v in values]
+    return str(format_list(items, locale=_loc(ctx))) if items else ""
+
+
+@pass_context
+def _country_name(ctx: Context, code: str) -> str:
+    return str(_loc(ctx).territories.get(code.upper(), code)) if code else ""
+
+
+_FILTERS: dict[str, Callable[..., Any]] = {
+    "date": _fmt_date,
+    "number": _fmt_number,
+    "money": _fmt_money,
+    "join_list": _fmt_list,
+    "country_name": _country_name,
+}
+
+
+@lru_cache(maxsize=64)
+def _environment(roots: tuple[Path, ...], folder: str, autoescape: bool) -> SandboxedEnvironment:
     # Locale folders first (seller, then package), then the roots for the shared layout.
     loaders = [FileSystemLoader(root / folder) for root in roots]
     loaders += [FileSystemLoader(root) for root in roots]
@@ -212,7 +227,7 @@ def _environment(
         keep_trailing_newline=False,
         auto_reload=True,
     )
-    env.filters.update(_filters(locale, timezone))
+    env.filters.update(_FILTERS)
     return env
 
 
@@ -318,9 +333,9 @@ def render(
         # Quoted carrier or buyer words may hold a link; a customs message must never carry one.
         variables = {k: strip_links(v) if isinstance(v, str) else v for k, v in variables.items()}
     variables["kind"] = kind.value
-    tag = normalise(locale)
-    text_env = _environment(roots, folder, False, tag, context.timezone)
-    html_env = _environment(roots, folder, True, tag, context.timezone)
+    variables[_LOCALE_VAR] = normalise(locale)
+    text_env = _environment(roots, folder, False)
+    html_env = _environment(roots, folder, True)
 
     text_template = text_env.get_template(f"{kind.value}.j2")
     subject = _clean_subject(_render_block(text_template, "subject", variables, folder))

@@ -439,3 +439,13 @@ def test_links_in_carrier_words_are_dropped_from_customs_messages(kind: Kind) ->
     out = render(kind, ctx, "pt-BR")
     assert "Aguardando pagamento, pague em … já" in out.text
     assert "http" not in out.text and "www." not in out.text and "falso" not in out.text
+
+
+def test_event_dates_are_shown_in_the_buyers_time_zone() -> None:
+    late = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
+    sao_paulo = render(Kind.DELIVERED, full_context(last_event_at=late), "en-GB").text
+    tokyo = render(
+        Kind.DELIVERED, full_context(last_event_at=late, timezone="Asia/Tokyo"), "en-GB"
+    ).text
+    assert "delivered on 19 November 2026" in sao_paulo
+    assert "delivered on 20 November 2026" in tokyo
