@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # The customs guidance variants the package ships (config `customs_variant`). An unknown variant
 # renders the generic guidance.
@@ -34,6 +35,13 @@ CUSTOMS_VARIANTS = frozenset(
 )
 
 _VARIANT_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _check_timezone(name: str) -> None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {name!r} is not an IANA time zone") from None
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class MessageContext:
     next_update_on: date | None = None  # when we write again
     protection_until: date | None = None  # buyer protection end (new end after an extension)
     customs_variant: str = "generic"
+    import_tax_paid: bool = False  # taxes collected at checkout (Remessa Conforme, IOSS, ...)
     product: str = ""
     quantity: int = 1
     signature: str = ""  # signed under the message; empty means "<store name>"
@@ -77,6 +86,7 @@ class MessageContext:
         if not _VARIANT_SHAPE.match(variant):
             variant = "generic"
         object.__setattr__(self, "customs_variant", variant)
+        _check_timezone(self.timezone)
 
     def variables(self) -> dict[str, Any]:
         """The template variables: every field by name (shallow, no copies of the values)."""
@@ -110,6 +120,7 @@ class StaffContext:
         object.__setattr__(self, "tracking_numbers", tuple(self.tracking_numbers))
         object.__setattr__(self, "counts", tuple((str(k), int(v)) for k, v in self.counts))
         object.__setattr__(self, "items", tuple(self.items))
+        _check_timezone(self.timezone)
 
     def variables(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -8,6 +8,8 @@ language is missing instead of silently writing in another one.
 
 from __future__ import annotations
 
+from functools import cache
+
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
 
@@ -91,6 +93,7 @@ def locale_chain(
     return chain
 
 
+@cache
 def babel_locale(tag: str) -> Locale:
     """The Babel locale for a tag, or for its language when Babel does not know the region."""
     for candidate in (normalise(tag), language(tag), FALLBACK_LOCALE):

@@ -28,17 +28,27 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date
 from babel.lists import format_list
 from babel.numbers import format_currency, format_decimal
-from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template
+from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from messages.context import MessageContext, StaffContext
 from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
-from messages.locale import FALLBACK_LOCALE, babel_locale, is_rtl, language, normalise
-from messages.rules import ContentRuleViolation, violations
+from messages.locale import (
+    FALLBACK_LOCALE,
+    babel_locale,
+    is_rtl,
+    language,
+    locale_chain,
+    normalise,
+    preferences,
+)
+from messages.rules import CUSTOMS_KINDS, ContentRuleViolation, strip_links, violations
 
 PACKAGE_TEMPLATES = Path(__file__).parent / "templates"
 
@@ -116,52 +126,95 @@ def first_available(kind: str, chain: list[str], *, template_dir: Path | None = 
     raise MissingTemplate(kind, chain[0] if chain else FALLBACK_LOCALE)
 
 
-# --- formatting helpers, bound to the buyer's locale and time zone --------------------------------
+def choose_locale(
+    kind: str,
+    buyer_locale: str | None,
+    country: str | None,
+    store_locale: str | None,
+    *,
+    template_dir: Path | str | None = None,
+    fallback: bool = False,
+) -> str:
+    """The locale to render `kind` in for this buyer.
 
+    The chosen language is the first given of: the buyer's locale, the country's, the store's,
+    English. Without `fallback`, it must have the kind (as written or by language) or
+    MissingTemplate(kind, that locale) is raised, so the caller holds the message for staff rather
+    than write in a language the buyer did not choose. With `fallback`, the rest of
+    `locale_chain` is tried in order. The returned locale keeps its region (`en-GB`) so dates
+    follow it; pass it to `render`.
+    """
+    root = Path(template_dir) if template_dir is not None else None
+    chosen = (preferences(buyer_locale, country, store_locale) or [FALLBACK_LOCALE])[0]
+    candidates = locale_chain(buyer_locale, country, store_locale) if fallback else [chosen]
+    for candidate in candidates:
+        try:
+            template_locale(kind, candidate, template_dir=root)
+        except MissingTemplate:
+            continue
+        return candidate
+    raise MissingTemplate(kind, chosen)
+
+
+# --- formatting helpers: context filters that read the render's locale and time zone -------------
 
 # CLDR's long date ends in an abbreviation in some languages ("5 декабря 2026 г."), which doubles
 # the full stop at the end of a sentence; in prose the word in full reads better anyway.
 _LONG_DATE_IN_PROSE = {"ru": "d MMMM y 'года'", "uk": "d MMMM y 'року'"}
 
-
-def _filters(tag: str, timezone: str) -> dict[str, Callable[..., Any]]:
-    loc = babel_locale(tag)
-    tz = ZoneInfo(timezone)
-
-    def fmt_date(value: date | datetime | None, format: str = "long") -> str:
-        if value is None:
-            return ""
-        if isinstance(value, datetime):
-            value = value.astimezone(tz).date() if value.tzinfo else value.date()
-        pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
-        return str(format_date(value, format=pattern, locale=loc))
-
-    def fmt_number(value: int | float | Decimal) -> str:
-        return str(format_decimal(value, locale=loc))
-
-    def fmt_money(value: Decimal | int | float, currency: str) -> str:
-        return str(format_currency(value, currency, locale=loc))
-
-    def fmt_list(values: Any) -> str:
-        items = [str(v) for v in values]
-        return str(format_list(items, locale=loc)) if items else ""
-
-    def country_name(code: str) -> str:
-        return str(loc.territories.get(code.upper(), code)) if code else ""
-
-    return {
-        "date": fmt_date,
-        "number": fmt_number,
-        "money": fmt_money,
-        "join_list": fmt_list,
-        "country_name": country_name,
-    }
+# Template variables the renderer adds; the filters read them so that one compiled environment
+# serves every buyer's locale and time zone.
+_LOCALE_VAR = "_format_locale"
 
 
-@lru_cache(maxsize=256)
-def _environment(
-    roots: tuple[Path, ...], folder: str, autoescape: bool, locale: str, timezone: str
-) -> SandboxedEnvironment:
+def _loc(ctx: Context) -> Locale:
+    return babel_locale(str(ctx[_LOCALE_VAR]))
+
+
+@pass_context
+def _fmt_date(ctx: Context, value: date | datetime | None, format: str = "long") -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        tz = ZoneInfo(str(ctx["timezone"]))
+        value = value.astimezone(tz).date() if value.tzinfo else value.date()
+    loc = _loc(ctx)
+    pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
+    return str(format_date(value, format=pattern, locale=loc))
+
+
+@pass_context
+def _fmt_number(ctx: Context, value: int | float | Decimal) -> str:
+    return str(format_decimal(value, locale=_loc(ctx)))
+
+
+@pass_context
+def _fmt_money(ctx: Context, value: Decimal | int | float, currency: str) -> str:
+    return str(format_currency(value, currency, locale=_loc(ctx)))
+
+
+@pass_context
+def _fmt_list(ctx: Context, values: Any) -> str:
+    items = [str(v) for v in values]
+    return str(format_list(items, locale=_loc(ctx))) if items else ""
+
+
+@pass_context
+def _country_name(ctx: Context, code: str) -> str:
+    return str(_loc(ctx).territories.get(code.upper(), code)) if code else ""
+
+
+_FILTERS: dict[str, Callable[..., Any]] = {
+    "date": _fmt_date,
+    "number": _fmt_number,
+    "money": _fmt_money,
+    "join_list": _fmt_list,
+    "country_name": _country_name,
+}
+
+
+@lru_cache(maxsize=64)
+def _environment(roots: tuple[Path, ...], folder: str, autoescape: bool) -> SandboxedEnvironment:
     # Locale folders first (seller, then package), then the roots for the shared layout.
     loaders = [FileSystemLoader(root / folder) for root in roots]
     loaders += [FileSystemLoader(root) for root in roots]
@@ -174,14 +227,14 @@ def _environment(
         keep_trailing_newline=False,
         auto_reload=True,
     )
-    env.filters.update(_filters(locale, timezone))
+    env.filters.update(_FILTERS)
     return env
 
 
-def _render_block(template: Template, block: str, variables: Mapping[str, Any]) -> str:
+def _render_block(template: Template, block: str, variables: Mapping[str, Any], locale: str) -> str:
     render_block = template.blocks.get(block)
-    if render_block is None:
-        raise MissingTemplate(f"{template.name}#{block}", "")
+    if render_block is None:  # a template without a subject or body block is as good as missing
+        raise MissingTemplate(f"{template.name}#{block}", locale)
     return "".join(render_block(template.new_context(dict(variables))))
 
 
@@ -221,6 +274,25 @@ def paragraphs_to_html(escaped_body: str) -> Markup:
     return Markup("\n".join(html))  # every piece was escaped by the HTML environment
 
 
+_TRUSTED_URL_FIELDS = ("tracking_url", "review_url")
+
+
+def _link_trusted_urls(content: Markup, context: MessageContext | StaffContext) -> Markup:
+    """Make the store's own URLs (tracking, review) clickable in HTML. Only these exact values are
+    linked, never a URL-looking piece of buyer or carrier text, and never inside a longer URL."""
+    urls = [
+        str(escape(url))
+        for url in (getattr(context, field, None) for field in _TRUSTED_URL_FIELDS)
+        if isinstance(url, str) and url.startswith(("https://", "http://"))
+    ]
+    if not urls:
+        return content
+    alternatives = "|".join(re.escape(u) for u in sorted(set(urls), key=len, reverse=True))
+    pattern = re.compile(rf"(?<![^\s>])(?:{alternatives})(?![^\s<])")
+    linked = pattern.sub(lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', str(content))
+    return Markup(linked)  # the URLs were escaped above; the rest was escaped by the environment
+
+
 def render(
     kind: str,
     context: MessageContext | StaffContext,
@@ -257,20 +329,24 @@ def render(
 
     roots = tuple(_roots(root))
     variables: dict[str, Any] = context.variables()
+    if kind in CUSTOMS_KINDS:
+        # Quoted carrier or buyer words may hold a link; a customs message must never carry one.
+        variables = {k: strip_links(v) if isinstance(v, str) else v for k, v in variables.items()}
     variables["kind"] = kind.value
-    tag = normalise(locale)
-    text_env = _environment(roots, folder, False, tag, context.timezone)
-    html_env = _environment(roots, folder, True, tag, context.timezone)
+    variables[_LOCALE_VAR] = normalise(locale)
+    text_env = _environment(roots, folder, False)
+    html_env = _environment(roots, folder, True)
 
     text_template = text_env.get_template(f"{kind.value}.j2")
-    subject = _clean_subject(_render_block(text_template, "subject", variables))
-    text = _clean_text(_render_block(text_template, "body", variables))
+    subject = _clean_subject(_render_block(text_template, "subject", variables, folder))
+    text = _clean_text(_render_block(text_template, "body", variables, folder))
 
     html_template = html_env.get_template(f"{kind.value}.j2")
     if "html" in html_template.blocks:
-        content = Markup(_render_block(html_template, "html", variables))
+        content = Markup(_render_block(html_template, "html", variables, folder))
     else:
-        content = paragraphs_to_html(_render_block(html_template, "body", variables))
+        content = paragraphs_to_html(_render_block(html_template, "body", variables, folder))
+        content = _link_trusted_urls(content, context)
     layout = html_env.get_template("_layout.html.j2")
     html = (
         layout.render(
@@ -296,6 +372,7 @@ __all__ = [
     "IncompleteContext",
     "MissingTemplate",
     "Rendered",
+    "choose_locale",
     "first_available",
     "has_template",
     "paragraphs_to_html",

@@ -130,6 +130,14 @@ DISPUTE_WORDS: dict[str, str] = {
 
 LINK = re.compile(r"https?://|\bwww\.|\bhttps?:|\S+\.(?:com|br|net|org|ru)/\S*", re.IGNORECASE)
 CUSTOMS_KINDS = frozenset({Kind.CUSTOMS_HOLD, Kind.CUSTOMS_PAYMENT_DUE})
+_WHOLE_LINK = re.compile(r"(?:https?:/*|www\.)\S*|\S+\.(?:com|br|net|org|ru)/\S*", re.IGNORECASE)
+
+
+def strip_links(text: str) -> str:
+    """The text with every link replaced by "…": carrier or buyer words quoted in a customs message
+    must not smuggle a link into it."""
+    return _WHOLE_LINK.sub("…", text)
+
 
 _CONFIRM = [
     (lang, phrase) for lang, phrases in CONFIRM_RECEIPT_PHRASES.items() for phrase in phrases

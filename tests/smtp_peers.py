@@ -111,7 +111,7 @@ class RawServer:
     """Speaks just enough SMTP, then misbehaves as told.
 
     behaviour: "drop_after_data" (close once the content's final "." arrives), "silent_after_data"
-    (never reply to it), "slow_final" (reply 250 after `delay` seconds), "silent_greeting",
+    (never reply to it), "garbage_after_data" (an unreadable reply to it), "slow_final" (reply 250 after `delay` seconds), "silent_greeting",
     "drop_at_mail".
     """
 
@@ -163,6 +163,11 @@ class RawServer:
                         content += chunk
                     self.contents.append(bytes(content))
                     if self.behaviour == "drop_after_data":
+                        return
+                    if self.behaviour == "garbage_after_data":
+                        writer.write(b"what?\r\n")
+                        await writer.drain()
+                        await asyncio.sleep(5)
                         return
                     if self.behaviour == "silent_after_data":
                         await asyncio.sleep(5)

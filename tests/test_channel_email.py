@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import shutil
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -169,6 +170,8 @@ async def test_a_line_starting_with_a_dot_survives(
         {"unsubscribe": "https://x.example/\r\nBcc: victim@example.com"},
         {"headers": (("X-Order", "1\nBcc: victim@example.com"),)},
         {"to_address": "not an address"},
+        {"to_address": "a@b@c"},
+        {"to_address": "a@"},
     ],
 )
 async def test_header_injection_is_refused_before_connecting(
@@ -234,6 +237,12 @@ async def test_no_reply_after_the_content_is_ambiguous() -> None:
             await channel(raw.port, data_timeout_seconds=0.3).send(outgoing())
 
 
+async def test_unreadable_reply_after_the_content_is_ambiguous() -> None:
+    async with RawServer("garbage_after_data") as raw:
+        with pytest.raises(AmbiguousSendError):
+            await channel(raw.port, data_timeout_seconds=2).send(outgoing())
+
+
 async def test_slow_reply_to_data_waits_for_the_long_timeout_not_the_command_timeout() -> None:
     async with RawServer("slow_final", delay=0.6) as raw:
         receipt = await channel(raw.port, timeout_seconds=0.2, data_timeout_seconds=5).send(
@@ -244,6 +253,8 @@ async def test_slow_reply_to_data_waits_for_the_long_timeout_not_the_command_tim
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command makes the test certificate")
     return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
@@ -296,3 +307,46 @@ async def test_wrong_password_is_permanent_and_never_shown(
     for shown in (str(err.value), repr(err.value), repr(ch), repr(ch.settings), caplog.text):
         assert wrong not in shown
     assert "535" in str(err.value)
+
+
+async def test_stage_hook_names_every_crash_point_in_order(server: AiosmtpdServer) -> None:
+    stages: list[str] = []
+    ch = SmtpChannel(
+        SmtpSettings(host="127.0.0.1", port=server.port),
+        from_address="ajuda@lojabela.example",
+        from_name="Loja Bela",
+        stage_hook=stages.append,
+    )
+    await ch.send(outgoing())
+    assert stages == ["connected", "content_next", "content_sent", "accepted"]
+
+
+class Crash(Exception):
+    pass
+
+
+async def test_a_crash_after_the_content_leaves_the_message_delivered_but_unconfirmed(
+    server: AiosmtpdServer, handler: Handler
+) -> None:
+    def crash_at(stage: str) -> None:
+        if stage == "accepted":
+            raise Crash(stage)
+
+    ch = SmtpChannel(
+        SmtpSettings(host="127.0.0.1", port=server.port),
+        from_address="ajuda@lojabela.example",
+        from_name="Loja Bela",
+        stage_hook=crash_at,
+    )
+    with pytest.raises(Crash):
+        await ch.send(outgoing())
+    assert len(handler.received) == 1  # why the send job must not resend a row left in `sending`
+
+
+async def test_non_ascii_mailbox_is_refused_permanently(
+    server: AiosmtpdServer, handler: Handler
+) -> None:
+    # No SMTPUTF8 support yet: an internationalised local part cannot be sent as ASCII.
+    with pytest.raises(PermanentSendError):
+        await channel(server.port).send(outgoing(to_address="józef@example.pl"))
+    assert handler.received == []

@@ -203,3 +203,40 @@ def test_message_id_must_be_a_message_id() -> None:
     with pytest.raises(ValueError):
         OutgoingMessage("no-brackets", "a@b.c", "", "s", "t", "h", "en")
     assert make_message_id("row 5/ü", "shop.example") == "<parcelwatch.row-5--@shop.example>"
+
+
+def test_compose_takes_subject_parts_and_language_from_the_rendering() -> None:
+    from datetime import date
+
+    from messages.context import MessageContext
+    from messages.render import render
+
+    rendered = render(
+        "extension",
+        MessageContext(
+            buyer_name="Jan", order_id="7", store_name="S", protection_until=date(2027, 1, 10)
+        ),
+        "pl",
+    )
+    out = OutgoingMessage.compose(
+        rendered,
+        message_id=make_message_id("7-extension", "s.example"),
+        to_address="jan@example.pl",
+        to_name="Jan",
+        kind="extension",
+        order_id="7",
+    )
+    assert (out.subject, out.text, out.html, out.locale) == (
+        rendered.subject,
+        rendered.text,
+        rendered.html,
+        "pl",
+    )
+
+
+def test_unsubscribe_target_falls_back_to_a_mailto() -> None:
+    from messages.channels import unsubscribe_target
+
+    assert unsubscribe_target("https://s.example/u", "help@s.example") == "https://s.example/u"
+    assert unsubscribe_target("", "help@s.example") == "mailto:help@s.example?subject=unsubscribe"
+    assert unsubscribe_target("", "") == ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from messages.locale import country_locale, is_rtl, locale_chain, normalise
-from messages.render import MissingTemplate, first_available, template_locale
+from messages.render import MissingTemplate, choose_locale, first_available, template_locale
 
 
 def test_brazilian_buyer_chain() -> None:
@@ -51,3 +51,28 @@ def test_fallback_through_the_chain_is_the_callers_choice() -> None:
     with pytest.raises(MissingTemplate) as err:
         first_available("delivered", ["nl-BE", "nl"])
     assert err.value.locale == "nl-BE"
+
+
+def test_messages_never_imports_daemon_or_carriers() -> None:
+    import re
+    from pathlib import Path
+
+    import messages
+
+    root = Path(messages.__file__).parent
+    pattern = re.compile(r"^\s*(from|import)\s+(daemon|carriers)\b", re.MULTILINE)
+    offenders = [p.name for p in root.rglob("*.py") if pattern.search(p.read_text("utf-8"))]
+    assert offenders == []
+
+
+def test_choose_locale_keeps_the_region_for_dates() -> None:
+    assert choose_locale("reassurance", "en-GB", "GB", "en") == "en-GB"
+    assert choose_locale("reassurance", None, "BR", "en") == "pt-BR"
+    assert choose_locale("reassurance", None, None, None) == "en"
+
+
+def test_choose_locale_holds_by_default_and_falls_back_when_asked() -> None:
+    with pytest.raises(MissingTemplate) as err:
+        choose_locale("reassurance", "nl-BE", "BE", "de")
+    assert (err.value.kind, err.value.locale) == ("reassurance", "nl-BE")
+    assert choose_locale("reassurance", "nl-BE", "BE", "de", fallback=True) == "de"

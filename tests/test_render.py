@@ -25,7 +25,7 @@ from messages.render import (
 )
 from messages.rules import ContentRuleViolation, violations
 
-REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru", "de", "fr", "it", "pl"]
+REQUIRED_LOCALES = ["en", "pt-BR", "es", "ru", "de", "fr", "it", "pl", "uk", "he", "ar"]
 # Each language carries the customs guidance of the countries that speak it; other variants fall
 # back to that language's generic guidance.
 REQUIRED_VARIANTS: dict[str, set[str]] = {
@@ -37,6 +37,9 @@ REQUIRED_VARIANTS: dict[str, set[str]] = {
     "fr": {"eu", "canada", "generic"},
     "it": {"eu", "generic"},
     "pl": {"eu", "generic"},
+    "uk": {"ukraine", "generic"},
+    "he": {"israel", "generic"},
+    "ar": {"saudi", "israel", "generic"},
 }
 SHIPPED_LOCALES = sorted(
     d.name for d in PACKAGE_TEMPLATES.iterdir() if d.is_dir() and not d.name.startswith("_")
@@ -360,3 +363,89 @@ def test_rules_catch_each_violation(kind: Kind, text: str, rule: str) -> None:
 
 def test_confirming_receipt_is_allowed_after_delivery() -> None:
     assert violations(Kind.DELIVERED, "s", "You can confirm receipt now.", "") == []
+
+
+def test_store_urls_are_links_in_html_but_buyer_text_never_is() -> None:
+    ctx = full_context(buyer_name="Eve https://evil.example/x")
+    html = render(Kind.REVIEW_REQUEST, ctx, "en").html
+    assert '<a href="https://review.example/8123456789012345">' in html
+    assert 'href="https://evil.example' not in html
+
+
+def test_unknown_timezone_is_refused() -> None:
+    with pytest.raises(ValueError, match="Mars/Olympus"):
+        full_context(timezone="Mars/Olympus")
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"), [("pt-BR", "Remessa Conforme"), ("en", "Remessa Conforme")]
+)
+def test_brazil_tracking_update_explains_the_route_and_whether_taxes_were_paid(
+    locale: str, words: str
+) -> None:
+    paid = render(Kind.TRACKING_UPDATE, full_context(import_tax_paid=True), locale).text
+    unpaid = render(Kind.TRACKING_UPDATE, full_context(import_tax_paid=False), locale).text
+    assert "Curitiba" in paid and words in paid and "taxa das blusinhas" in paid
+    assert words not in unpaid and "Aguardando pagamento" in unpaid
+
+
+def test_a_url_that_extends_another_is_linked_whole() -> None:
+    ctx = full_context(
+        tracking_url="https://shop.example/t", review_url="https://shop.example/t/review"
+    )
+    html = render(Kind.REVIEW_REQUEST, ctx, "en").html
+    assert '<a href="https://shop.example/t/review">https://shop.example/t/review</a>' in html
+    assert html.count("<a ") == 1
+
+
+def test_template_without_a_subject_block_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "delivered.j2").write_text("{% block body %}x{% endblock %}", "utf-8")
+    with pytest.raises(MissingTemplate):
+        render(Kind.DELIVERED, full_context(), "en", template_dir=tmp_path)
+
+
+APOLOGY = {
+    "en": "sorry",
+    "pt-BR": "desculpas",
+    "es": "lo sentimos",
+    "de": "tut uns leid",
+    "fr": "excuses",
+    "it": "scusiamo",
+    "pl": "przepraszamy",
+    "ru": "извинения",
+    "uk": "перепрошуємо",
+    "he": "מתנצלים",
+    "ar": "نعتذر",
+}
+
+
+@pytest.mark.parametrize("locale", sorted(APOLOGY))
+@pytest.mark.parametrize("kind", BUYER)
+def test_one_apology_at_most_and_exactly_one_with_the_refund_offer(locale: str, kind: str) -> None:
+    text = render(kind, full_context(), locale).text.casefold()
+    count = text.count(APOLOGY[locale])
+    assert count <= 1
+    if kind == Kind.REFUND_OFFER:
+        assert count == 1
+
+
+@pytest.mark.parametrize("kind", CUSTOMS)
+def test_links_in_carrier_words_are_dropped_from_customs_messages(kind: Kind) -> None:
+    ctx = full_context(
+        last_event_description="Aguardando pagamento, pague em https://pague-aqui.example/x já",
+        status_text="Veja www.falso.example",
+    )
+    out = render(kind, ctx, "pt-BR")
+    assert "Aguardando pagamento, pague em … já" in out.text
+    assert "http" not in out.text and "www." not in out.text and "falso" not in out.text
+
+
+def test_event_dates_are_shown_in_the_buyers_time_zone() -> None:
+    late = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
+    sao_paulo = render(Kind.DELIVERED, full_context(last_event_at=late), "en-GB").text
+    tokyo = render(
+        Kind.DELIVERED, full_context(last_event_at=late, timezone="Asia/Tokyo"), "en-GB"
+    ).text
+    assert "delivered on 19 November 2026" in sao_paulo
+    assert "delivered on 20 November 2026" in tokyo

@@ -16,6 +16,7 @@ from messages.channels.base import (
     Secret,
     SendError,
     make_message_id,
+    unsubscribe_target,
 )
 from messages.channels.manual import ManualChannel
 from messages.channels.recording import RecordingChannel
@@ -40,5 +41,6 @@ __all__ = [
     "build_email",
     "make_message_id",
     "sign",
+    "unsubscribe_target",
     "verify_signature",
 ]

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from messages.render import Rendered
+
 
 class Secret:
     """A password or signing key that never shows itself in a repr, str, log line or traceback."""
@@ -62,6 +64,42 @@ class OutgoingMessage:
     def __post_init__(self) -> None:
         if not _MESSAGE_ID.match(self.message_id):
             raise ValueError(f"message_id {self.message_id!r} is not of the form <local@domain>")
+
+    @classmethod
+    def compose(
+        cls,
+        rendered: Rendered,
+        *,
+        message_id: str,
+        to_address: str,
+        to_name: str,
+        kind: str = "",
+        order_id: str = "",
+        unsubscribe: str = "",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> OutgoingMessage:
+        """The message for a rendered template: subject, parts and language come from `rendered`."""
+        return cls(
+            message_id=message_id,
+            to_address=to_address,
+            to_name=to_name,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            locale=rendered.locale,
+            kind=kind,
+            order_id=order_id,
+            unsubscribe=unsubscribe,
+            headers=headers,
+        )
+
+
+def unsubscribe_target(unsubscribe_url: str, reply_address: str) -> str:
+    """What List-Unsubscribe points at: the store's URL if it has one, else a mailto: to the reply
+    address (config `store.unsubscribe_url`: "empty uses a mailto: to the reply address")."""
+    if unsubscribe_url:
+        return unsubscribe_url
+    return f"mailto:{reply_address}?subject=unsubscribe" if reply_address else ""
 
 
 class ReceiptStatus(StrEnum):

@@ -14,6 +14,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -69,7 +70,7 @@ def _address(header: str, name: str, addr_spec: str) -> Address:
     _no_line_breaks(header, addr_spec)
     try:
         return Address(display_name=name, addr_spec=addr_spec)
-    except (ValueError, IndexError) as exc:
+    except (ValueError, IndexError, MessageError) as exc:
         raise PermanentSendError(f"header {header} has an invalid address ({exc})") from None
 
 
@@ -82,7 +83,24 @@ def build_email(
     now: datetime | None = None,
 ) -> EmailMessage:
     """The MIME message: multipart/alternative (text, then HTML), UTF-8, with every header checked
-    for line breaks so buyer data cannot add headers."""
+    for line breaks so buyer data cannot add headers. Raises PermanentSendError when the message
+    cannot be built (bad address, line break in a header)."""
+    try:
+        return _build_email(
+            message, from_name=from_name, from_address=from_address, reply_to=reply_to, now=now
+        )
+    except (ValueError, TypeError, MessageError) as exc:
+        raise PermanentSendError(f"message cannot be built ({type(exc).__name__})") from None
+
+
+def _build_email(
+    message: OutgoingMessage,
+    *,
+    from_name: str,
+    from_address: str,
+    reply_to: str = "",
+    now: datetime | None = None,
+) -> EmailMessage:
     msg = EmailMessage(policy=SMTP_POLICY)
     msg["Message-ID"] = _no_line_breaks("Message-ID", message.message_id)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
@@ -129,8 +147,13 @@ class SmtpChannel:
         from_name: str,
         reply_to: str = "",
         clock: Callable[[], datetime] | None = None,
+        stage_hook: Callable[[str], None] | None = None,
     ) -> None:
+        """`stage_hook`, when given, is called with "connected", "content_next" (after 354, before
+        the content), "content_sent" (before the reply) and "accepted" (after 250): the named crash
+        points the send job's tests kill the process at."""
         self.settings = settings
+        self._hook = stage_hook or (lambda stage: None)
         self.from_address = from_address
         self.from_name = from_name
         self.reply_to = reply_to
@@ -171,6 +194,7 @@ class SmtpChannel:
         content_sent = False
         try:
             await smtp.connect()
+            self._hook("connected")
             if s.tls == "starttls":
                 stage = "starttls"
                 await smtp.starttls(tls_context=s.tls_context)
@@ -188,9 +212,11 @@ class SmtpChannel:
             protocol = smtp.protocol
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+            self._hook("content_next")
             protocol.write(payload)
             content_sent = True
             stage = "end of data"
+            self._hook("content_sent")
             reply = await protocol.read_response(timeout=s.data_timeout_seconds)
         except (RetryableSendError, PermanentSendError):
             smtp.close()
@@ -201,6 +227,12 @@ class SmtpChannel:
             raise _classify_reply("login", exc.code, "authentication failed") from None
         except aiosmtplib.SMTPResponseException as exc:
             smtp.close()
+            if content_sent and not 400 <= exc.code < 600:
+                # An unreadable answer to the content is no answer: it may have been accepted.
+                raise AmbiguousSendError(
+                    f"{stage}: unreadable reply after the message was sent; "
+                    "it may have been delivered"
+                ) from None
             raise _classify_reply(stage, exc.code, exc.message) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             smtp.close()
@@ -211,10 +243,14 @@ class SmtpChannel:
                     "it may have been delivered"
                 ) from None
             raise RetryableSendError(f"{stage}: {what} ({exc})") from None
+        except BaseException:
+            smtp.close()  # a crash-point hook or a cancellation: leave no connection behind
+            raise
         if not 200 <= reply.code < 300:
             smtp.close()
             raise _classify_reply(stage, reply.code, reply.message)
         try:
+            self._hook("accepted")
             await smtp.quit()
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             pass  # the message is accepted; a failed goodbye changes nothing
