@@ -21,14 +21,3 @@ def test_console_script_and_module_both_check_the_shipped_config() -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "valid" in result.stdout
-
-
-def test_demo_imports_the_sample_and_prints_the_summary(tmp_path: Path) -> None:
-    from typer.testing import CliRunner
-
-    from daemon.cli import app
-
-    result = CliRunner().invoke(app, ["demo", "--workspace", str(tmp_path / "demo")])
-    assert result.exit_code == 0, result.output
-    assert "imported 4 sample orders" in result.stdout
-    assert (tmp_path / "demo" / "parcelwatch.db").exists()
