@@ -65,6 +65,7 @@ class StoreSection(_Strict):
     staff_email: str = ""
     review_url: str = ""
     missing_template: Literal["hold", "fallback"]
+    template_dir: str = ""
 
     @field_validator("default_locale")
     @classmethod

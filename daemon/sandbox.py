@@ -41,9 +41,12 @@ class SinkHandler:
     messages: list[EmailMessage] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     receiving: threading.Event = field(default_factory=threading.Event)
+    reply: str = ""  # answer DATA with this instead (e.g. "451 4.3.0 try later"), for tests
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.receiving.set()
+        if self.reply:
+            return self.reply
         if self.delay:
             await asyncio.sleep(self.delay)
         raw = envelope.original_content or envelope.content

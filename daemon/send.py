@@ -35,11 +35,11 @@ from messages.channels.base import (
     ReceiptStatus,
     RetryableSendError,
     make_message_id,
+    unsubscribe_target,
 )
 from messages.context import MessageContext, StaffContext
 from messages.kinds import Audience, Kind
-from messages.locale import locale_chain
-from messages.render import MissingTemplate, first_available, render
+from messages.render import MissingTemplate, choose_locale, render
 
 log = logging.getLogger("parcelwatch.send")
 
@@ -253,15 +253,14 @@ class Sender:
             locale = self._locale(kind, order, window)
             to_address, to_name = order.email, order.buyer_name
         rendered = render(kind.value, context, locale, template_dir=self.template_dir)
-        unsubscribe = store.unsubscribe_url or f"mailto:{store.reply_to or store.from_address}"
-        message = OutgoingMessage(
+        unsubscribe = unsubscribe_target(
+            store.unsubscribe_url, store.reply_to or store.from_address
+        )
+        message = OutgoingMessage.compose(
+            rendered,
             message_id=message_id,
             to_address=to_address,
             to_name=to_name,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            locale=rendered.locale,
             kind=kind.value,
             order_id=order.order_id,
             unsubscribe=unsubscribe if audience is Audience.BUYER else "",
@@ -269,11 +268,16 @@ class Sender:
         return message, rendered.locale
 
     def _locale(self, kind: Kind, order: Row[Any], window: Window) -> str:
-        wanted = order.locale or window.locale or self.config.store.default_locale
-        if self.config.store.missing_template == "fallback":
-            chain = locale_chain(wanted, order.country, self.config.store.default_locale)
-            return first_available(kind.value, chain, template_dir=self.template_dir)
-        return str(wanted)
+        """The buyer's language (else the country's window, else the store's); with
+        `missing_template = "fallback"` the next language that has the template."""
+        return choose_locale(
+            kind.value,
+            order.locale or window.locale,
+            order.country,
+            self.config.store.default_locale,
+            template_dir=self.template_dir,
+            fallback=self.config.store.missing_template == "fallback",
+        )
 
     def _buyer_context(
         self,

@@ -125,6 +125,8 @@ def build_runtime(
     carrier_limits: bool = True,
 ) -> Runtime:
     adapters = build_adapters(config, clock, transport, carrier_limits=carrier_limits)
+    if template_dir is None and config.store.template_dir:
+        template_dir = Path(config.store.template_dir)
     lease = config.daemon.lease_seconds
     return Runtime(
         poller=Poller(engine, adapters, make_router(config, set(adapters)), clock, owner=owner,
