@@ -91,6 +91,21 @@ class SmtpSection(_Strict):
     max_per_minute: int = Field(gt=0)
 
 
+class WebhookSection(_Strict):
+    """Messages for orders whose channel is `webhook` (a chat tool or a marketplace messenger)."""
+
+    url: str = ""
+    secret_env: str = ""
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
 class CarrierSection(_Strict):
     enabled: bool = True
     api_key_env: str = ""
@@ -250,6 +265,7 @@ class Config(_Strict):
     daemon: DaemonSection
     store: StoreSection
     smtp: SmtpSection
+    webhook: WebhookSection = Field(default_factory=WebhookSection)
     carriers: dict[str, CarrierSection] = Field(default_factory=dict)
     routing: RoutingSection = Field(default_factory=RoutingSection)
     policy: PolicySection

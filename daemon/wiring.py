@@ -26,11 +26,12 @@ from daemon.send import Sender
 from messages.channels.base import Channel, Secret
 from messages.channels.manual import ManualChannel
 from messages.channels.smtp import SmtpChannel, SmtpSettings
+from messages.channels.webhook import WebhookChannel
 
 
 def secret_values(config: Config) -> list[str]:
     """Every configured secret's value, for the log scrubber."""
-    names = [config.smtp.password_env]
+    names = [config.smtp.password_env, config.webhook.secret_env]
     for carrier in config.carriers.values():
         names += [carrier.api_key_env, carrier.secret_env]
     return [value for name in names if (value := secret(name))]
@@ -98,7 +99,14 @@ def build_channels(config: Config, clock: Callable[[], datetime]) -> dict[str, C
         reply_to=config.store.reply_to,
         clock=clock,
     )
-    return {"email": email, "manual": ManualChannel()}
+    channels: dict[str, Channel] = {"email": email, "manual": ManualChannel()}
+    if config.webhook.url:
+        channels["webhook"] = WebhookChannel(
+            config.webhook.url,
+            Secret(secret(config.webhook.secret_env) or ""),
+            timeout_seconds=config.webhook.timeout_seconds,
+        )
+    return channels
 
 
 @dataclass

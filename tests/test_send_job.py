@@ -222,3 +222,55 @@ def test_temporary_smtp_failure_backs_off_and_permanent_fails(world: World) -> N
     world.clock.advance(timedelta(minutes=2))
     world.send()
     assert world.row(first).state == OutreachState.FAILED and "550" in world.row(first).last_error
+
+
+def test_webhook_channel_end_to_end_with_a_verified_signature(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from messages.channels.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+
+    received: list[tuple[bool, dict[str, object]]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            ok = verify_signature("hook-secret-123", self.headers[TIMESTAMP_HEADER], body,
+                                  self.headers[SIGNATURE_HEADER])  # fmt: skip
+            received.append((ok, json.loads(body)))
+            self.send_response(200 if ok else 401)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sink = SmtpSink().start()
+    try:
+        monkeypatch.setenv("PARCELWATCH_WEBHOOK_SECRET", "hook-secret-123")
+        w = World(tmp_path, sink)
+        text = (
+            (tmp_path / "config.toml")
+            .read_text()
+            .replace(
+                '[webhook]\nurl = ""',
+                f'[webhook]\nurl = "http://127.0.0.1:{server.server_port}/hook"',
+            )
+        )
+        (tmp_path / "config.toml").write_text(text)
+        w.config = load_config(tmp_path / "config.toml")
+        row_id = w.plan("US-1", "tracking_update")
+        with Session(w.engine) as s:
+            s.execute(update(Outreach).where(Outreach.id == row_id).values(channel="webhook"))  # type: ignore[arg-type]
+            s.commit()
+        w.send()
+        assert w.row(row_id).state == OutreachState.SENT
+        assert len(received) == 1 and received[0][0], "signature verified by the receiver"
+        assert received[0][1]["order_id"] == "US-1" and sink.messages == []
+    finally:
+        sink.stop()
+        server.shutdown()

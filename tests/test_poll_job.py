@@ -1,0 +1,181 @@
+"""The poll job on a real SQLite file against the emulators: events stored once, alarms, fencing."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from carriers.status import Status
+from daemon.clock import VirtualClock
+from daemon.config import load_config
+from daemon.db import make_engine, session_scope, upgrade
+from daemon.importer import parse_file
+from daemon.leases import SHIPMENTS, claim, fenced
+from daemon.models import Alarm, Order, Shipment, TrackingEvent
+from daemon.order_store import import_rows
+from daemon.poll import next_check
+from daemon.sandbox import EMULATOR_ENV, World, sandbox_config, start_world
+from daemon.wiring import build_runtime
+from tests.conftest import SHIPPED_CONFIG
+
+T0 = datetime(2026, 10, 1, tzinfo=UTC)
+SCENARIO = {
+    "parcels": [
+        {"number": n, "destination": dest, "events": [
+            {"at": (T0 + timedelta(days=1)).isoformat(), "status": "in_transit", "description": "Accepted", "location": "SHENZHEN", "leg": "first_mile"},
+            {"at": (T0 + timedelta(days=9)).isoformat(), "status": "customs_hold", "description": "Held by customs", "location": dest},
+            {"at": (T0 + timedelta(days=14)).isoformat(), "status": "delivered", "description": "Delivered", "location": dest},
+        ]}
+        for n, dest in (("QQ850419295BR", "BR"), ("RR123456785CN", "US"))
+    ]
+}  # fmt: skip
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in EMULATOR_ENV.items():
+        monkeypatch.setenv(key, value)
+
+
+@pytest.fixture
+def setup(tmp_path: Path, env: None) -> Iterator[tuple[World, object, VirtualClock]]:
+    world = start_world(SCENARIO, T0)
+    url = f"sqlite:///{tmp_path / 'pw.db'}"
+    (tmp_path / "config.toml").write_text(sandbox_config(SHIPPED_CONFIG.read_text(), world, url))
+    engine = make_engine(url)
+    upgrade(engine)
+    orders = tmp_path / "o.csv"
+    orders.write_text(
+        "order_id,country,ship_date,tracking_numbers\nB,BR,2026-10-01,QQ850419295BR\nU,US,2026-10-01,RR123456785CN\n"
+    )
+    import_rows(engine, parse_file(orders).rows, T0)
+    clock = VirtualClock(T0)
+    runtime = build_runtime(
+        load_config(tmp_path / "config.toml"), engine, clock, owner="a", carrier_limits=False
+    )
+    try:
+        yield world, runtime, clock
+    finally:
+        asyncio.run(runtime.close())  # type: ignore[attr-defined]
+        world.stop()
+
+
+def _events(engine: object) -> int:
+    with Session(engine) as s:  # type: ignore[call-overload]
+        return int(s.execute(select(func.count()).select_from(TrackingEvent)).scalar_one())
+
+
+def _due_now(engine: object) -> None:
+    with Session(engine) as s:  # type: ignore[call-overload]
+        s.execute(update(Shipment).values(next_check_at=None))
+        s.commit()
+
+
+def test_the_same_history_polled_again_and_again_is_stored_once(
+    setup: tuple[World, object, VirtualClock],
+) -> None:
+    world, runtime, clock = setup
+    poller = runtime.poller  # type: ignore[attr-defined]
+    clock.set(T0 + timedelta(days=10))
+    world.set_clock(clock())
+    report = asyncio.run(poller.run_once())
+    assert report.checked == 2 and report.new_events >= 4
+    stored = _events(poller.engine)
+    for _ in range(5):
+        _due_now(poller.engine)
+        again = asyncio.run(poller.run_once())
+        assert again.new_events == 0
+    assert _events(poller.engine) == stored
+    with Session(poller.engine) as s:
+        ships = {x.tracking_number: x for x in s.execute(select(Shipment)).scalars()}
+        orders = list(s.execute(select(Order)).scalars())
+    assert (
+        ships["QQ850419295BR"].status == Status.CUSTOMS_HOLD
+        and ships["QQ850419295BR"].adapter == "correios"
+    )
+    assert ships["RR123456785CN"].adapter == "seventeentrack"
+    assert all(o.decide_after is not None for o in orders)  # new tracking wakes the decide job
+    assert ships["QQ850419295BR"].next_check_at == clock() + timedelta(hours=12)
+    assert not any(x.lease_owner for x in ships.values())
+
+
+def test_delivery_closes_the_shipment_and_stops_polling(
+    setup: tuple[World, object, VirtualClock],
+) -> None:
+    world, runtime, clock = setup
+    clock.set(T0 + timedelta(days=15))
+    world.set_clock(clock())
+    asyncio.run(runtime.poller.run_once())  # type: ignore[attr-defined]
+    clock.set(T0 + timedelta(days=30))
+    later = asyncio.run(runtime.poller.run_once())  # type: ignore[attr-defined]
+    assert later.claimed == 0
+    with Session(runtime.poller.engine) as s:  # type: ignore[attr-defined]
+        ships = list(s.execute(select(Shipment)).scalars())
+    assert all(x.closed and x.status == Status.DELIVERED and x.next_check_at is None for x in ships)
+    assert all(x.delivered_at == T0 + timedelta(days=14) for x in ships)
+
+
+def test_a_revoked_key_raises_an_alarm_and_other_carriers_go_on(
+    setup: tuple[World, object, VirtualClock],
+) -> None:
+    world, runtime, clock = setup
+    world.carriers.emulators["seventeentrack"].token = "rotated"  # type: ignore[attr-defined]
+    clock.set(T0 + timedelta(days=10))
+    world.set_clock(clock())
+    report = asyncio.run(runtime.poller.run_once())  # type: ignore[attr-defined]
+    assert report.alarms and report.checked == 1  # Correios still answered
+    with Session(runtime.poller.engine) as s:  # type: ignore[attr-defined]
+        alarm = s.execute(select(Alarm)).scalar_one()
+        us = s.execute(
+            select(Shipment).where(Shipment.tracking_number == "RR123456785CN")
+        ).scalar_one()  # type: ignore[arg-type]
+    assert alarm.source == "carrier:seventeentrack" and alarm.cleared_at is None
+    assert "test-token" not in alarm.message and "rotated" not in alarm.message
+    assert us.poll_error.startswith("alarm:") and us.lease_owner == ""
+    assert us.next_check_at == clock() + timedelta(hours=1)  # not a retry loop
+    world.carriers.emulators["seventeentrack"].token = "test-token"  # type: ignore[attr-defined]
+    clock.set(clock() + timedelta(hours=2))
+    asyncio.run(runtime.poller.run_once())  # type: ignore[attr-defined]
+    with Session(runtime.poller.engine) as s:  # type: ignore[attr-defined]
+        assert s.execute(select(Alarm)).scalar_one().cleared_at is not None
+
+
+def test_a_daemon_that_lost_its_lease_writes_nothing(
+    setup: tuple[World, object, VirtualClock],
+) -> None:
+    _, runtime, _ = setup
+    engine = runtime.poller.engine  # type: ignore[attr-defined]
+    due = SHIPMENTS.c.closed.is_(False)
+    with session_scope(engine) as s:
+        mine = claim(
+            s, SHIPMENTS, due, [SHIPMENTS.c.id], now=T0, owner="a", lease_seconds=60, limit=1
+        )
+    with session_scope(engine) as s:  # a paused daemon's lease expires; another takes the row
+        theirs = claim(s, SHIPMENTS, due, [SHIPMENTS.c.id], now=T0 + timedelta(minutes=5), owner="b",
+                       lease_seconds=60, limit=1)  # fmt: skip
+    assert mine[0][0] == theirs[0][0] and theirs[0][1] == mine[0][1] + 1
+    with session_scope(engine) as s:
+        stale = s.execute(
+            update(SHIPMENTS).where(fenced(SHIPMENTS, *mine[0])).values(status="delivered")
+        )
+        assert stale.rowcount == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("status", "quiet_days", "expected"),
+    [(Status.DELIVERED, 0, None), (Status.RETURNED, 0, None), (Status.OUT_FOR_DELIVERY, 0, 3),
+     (Status.OUT_FOR_DELIVERY, 30, 3), (Status.IN_TRANSIT, 1, 12), (Status.IN_TRANSIT, 10, 24),
+     (Status.NOT_FOUND, 1, 12), (Status.EXPIRED, 1, 24)],
+)  # fmt: skip
+def test_next_check_adapts_to_what_the_parcel_is_doing(
+    status: Status, quiet_days: int, expected: int | None
+) -> None:
+    now = T0 + timedelta(days=40)
+    result = next_check(status, now - timedelta(days=quiet_days), now)
+    assert result == (None if expected is None else now + timedelta(hours=expected))
