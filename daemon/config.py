@@ -111,7 +111,7 @@ class CarrierSection(_Strict):
     api_key_env: str = ""
     secret_env: str = ""
     base_url: str = ""
-    rate_limit_per_second: float | None = Field(default=None, gt=0)
+    rate_limit_per_second: float | None = Field(default=None, gt=0)  # see daemon.wiring.shared_rate
     daily_limit: int | None = Field(default=None, gt=0)
 
 

@@ -202,6 +202,21 @@ class Alarm(SQLModel, table=True):
     notified_at: datetime | None = _utc()
 
 
+class CarrierPace(SQLModel, table=True):
+    """One row per carrier: the next free request slot and today's count, shared by every daemon.
+
+    A carrier's rate limit is the carrier's, not one process's: daemons reserve request slots here.
+    Times are Unix seconds of the wall clock (rate limits are about real time, even on a virtual one).
+    """
+
+    __tablename__ = "carrier_pace"
+
+    carrier: str = Field(primary_key=True, max_length=32)
+    next_at: float = 0.0
+    day: str = Field(default="", max_length=10)
+    used: int = 0
+
+
 def utcnow() -> datetime:
     """The real clock; code that decides takes `now` as an argument instead of calling this."""
     return datetime.now(UTC)

@@ -16,11 +16,13 @@ import httpx
 from sqlalchemy import Engine
 
 from carriers.base import Adapter, AdapterSettings
+from carriers.httpadapter import HttpAdapter
 from carriers.ratelimit import Unlimited
 from carriers.registry import build_adapter
 from carriers.routing import Overrides, route
-from daemon.config import Config, secret
+from daemon.config import CarrierSection, Config, secret
 from daemon.decide import Decider
+from daemon.pace import DatabaseLimiter
 from daemon.poll import Poller, Router
 from daemon.send import Sender
 from messages.channels.base import Channel, Secret
@@ -54,21 +56,46 @@ def build_adapters(
     transport: httpx.AsyncBaseTransport | None = None,
     *,
     carrier_limits: bool = True,
+    engine: Engine | None = None,
 ) -> dict[str, Adapter]:
-    """Adapters for every enabled carrier. `carrier_limits=False` is only for virtual-clock runs
-    against the local emulators (replay, demo, tests), where a day passes in a fraction of a real
-    second and real-time request spacing would only slow the simulation, protecting no carrier."""
-    return {
-        name: build_adapter(
+    """Adapters for every enabled carrier.
+
+    With an `engine`, each carrier's rate and daily limits are kept in the database and shared by
+    every daemon using it (`daemon.pace`); without one (a one-off `track`), in this process only.
+    `carrier_limits=False` is only for virtual-clock runs against the local emulators (replay,
+    demo, tests), where a day passes in a fraction of a real second and real-time request spacing
+    would only slow the simulation, protecting no carrier.
+    """
+    adapters: dict[str, Adapter] = {}
+    for name, section in config.carriers.items():
+        if not section.enabled:
+            continue
+        adapter = build_adapter(
             name,
             adapter_settings(config, name),
             clock=clock,
             transport=transport,
             limiter=None if carrier_limits else Unlimited(),
         )
-        for name, section in config.carriers.items()
-        if section.enabled
-    }
+        if carrier_limits and engine is not None and isinstance(adapter, HttpAdapter):
+            adapter.limiter = DatabaseLimiter(
+                engine, name, shared_rate(adapter, section), adapter.per_day()
+            )
+        adapters[name] = adapter
+    return adapters
+
+
+def shared_rate(adapter: HttpAdapter, section: CarrierSection) -> float:
+    """The documented rate, lowered by config; raised only for an emulator on loopback."""
+    wanted = section.rate_limit_per_second
+    if wanted and wanted > adapter.per_second() and _is_loopback(section.base_url):
+        return wanted
+    return adapter.per_second()
+
+
+def _is_loopback(url: str) -> bool:
+    host = httpx.URL(url).host if url else ""
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def make_router(config: Config, enabled: set[str]) -> Router:
@@ -132,7 +159,9 @@ def build_runtime(
     transport: httpx.AsyncBaseTransport | None = None,
     carrier_limits: bool = True,
 ) -> Runtime:
-    adapters = build_adapters(config, clock, transport, carrier_limits=carrier_limits)
+    adapters = build_adapters(
+        config, clock, transport, carrier_limits=carrier_limits, engine=engine
+    )
     if template_dir is None and config.store.template_dir:
         template_dir = Path(config.store.template_dir)
     lease = config.daemon.lease_seconds
