@@ -49,3 +49,28 @@ class AcceleratedClock:
 
     def __call__(self) -> datetime:
         return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)
+
+
+class FileClock:
+    """Reads "now" (ISO 8601) from a file that another process moves forward.
+
+    For simulations of several daemon processes sharing one virtual clock (`run --clock-file`);
+    never for production. The file is re-read only when it changes.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp = -1
+        self._now = datetime.min.replace(tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        import os
+
+        stamp = os.stat(self.path).st_mtime_ns
+        if stamp != self._stamp:
+            with open(self.path, encoding="utf-8") as fh:
+                text = fh.read().strip()
+            if text:
+                self._now = datetime.fromisoformat(text).astimezone(UTC)
+                self._stamp = stamp
+        return self._now

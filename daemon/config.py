@@ -47,12 +47,12 @@ class _Strict(BaseModel):
 class DaemonSection(_Strict):
     database_url: str = Field(min_length=1)
     log_format: Literal["text", "json"]
-    poll_interval_seconds: int = Field(gt=0)
-    decide_interval_seconds: int = Field(gt=0)
-    send_interval_seconds: int = Field(gt=0)
-    housekeeping_interval_seconds: int = Field(gt=0)
-    lease_seconds: int = Field(gt=0)
-    stop_timeout_seconds: int = Field(gt=0)
+    poll_interval_seconds: float = Field(gt=0)
+    decide_interval_seconds: float = Field(gt=0)
+    send_interval_seconds: float = Field(gt=0)
+    housekeeping_interval_seconds: float = Field(gt=0)
+    lease_seconds: float = Field(gt=0)
+    stop_timeout_seconds: float = Field(gt=0)
 
 
 class StoreSection(_Strict):

@@ -193,6 +193,7 @@ class Poller:
         numbers = list(by_number)
         for start in range(0, len(numbers), adapter.batch_size):
             batch = numbers[start : start + adapter.batch_size]
+            self._renew([i for n in batch for i in by_number[n]])
             try:
                 results = await adapter.track(batch)
             except CarrierAlarm as alarm:
@@ -217,6 +218,17 @@ class Poller:
             self._store_results(results, by_number, report)
         with session_scope(self.engine) as session:
             clear_alarm(session, f"carrier:{name}", self.clock())
+
+    def _renew(self, items: Sequence[_Claimed]) -> None:
+        """A live daemon keeps its claim while it works through a long cycle."""
+        until = self.clock() + timedelta(seconds=self.lease_seconds)
+        with session_scope(self.engine) as session:
+            for item in items:
+                session.execute(
+                    update(SHIPMENTS)
+                    .where(fenced(SHIPMENTS, item.id, item.token))
+                    .values(lease_until=until)
+                )
 
     def _store_failures(
         self, items: Sequence[_Claimed], detail: str, wait: timedelta, report: PollReport, name: str

@@ -7,13 +7,14 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from sqlalchemy import Engine, update
 
 from daemon.cli.common import EXIT_CONFIG, EXIT_SCHEMA, err, state
-from daemon.clock import SystemClock
+from daemon.clock import Clock, FileClock, SystemClock
 from daemon.config import Config, ConfigError
 from daemon.db import SchemaError, session_scope
 from daemon.leases import OUTREACH, SHIPMENTS
@@ -53,8 +54,7 @@ def recover_own_leftovers(engine: Engine, owner: str) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def builder(owner: str) -> Builder:
-    clock = SystemClock()
+def builder(owner: str, clock: Clock) -> Builder:
 
     def build(config: Config, engine: Engine) -> Components:
         runtime = build_runtime(config, engine, clock, owner=owner)
@@ -95,11 +95,16 @@ def run(
     instance: Annotated[
         str | None, typer.Option("--instance", help="This daemon's name in leases (default: host).")
     ] = None,
+    clock_file: Annotated[
+        Path | None,
+        typer.Option("--clock-file", hidden=True, help="Simulations only: read 'now' from a file."),
+    ] = None,
 ) -> None:
     """Run the daemon: poll carriers, decide, send, until SIGTERM. SIGHUP reloads the config."""
     st = state(ctx)
     owner = instance or default_owner()
-    service = Service(st.resolved_path, builder(owner), owner)
+    clock: Clock = FileClock(str(clock_file)) if clock_file else SystemClock()
+    service = Service(st.resolved_path, builder(owner, clock), owner)
     try:
         service.start_checks()
     except ConfigError as exc:
