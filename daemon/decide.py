@@ -24,7 +24,7 @@ from carriers.status import Status
 from daemon.config import Config
 from daemon.db import rowcount, session_scope
 from daemon.leases import OUTREACH, SHIPMENTS
-from daemon.models import Order, OrderState, OutreachState, TrackingEvent
+from daemon.models import PENDING_STATES, Order, OrderState, OutreachState, TrackingEvent
 from daemon.order_store import REMOVED
 from daemon.policy import (
     Decision,
@@ -207,13 +207,7 @@ class Decider:
                     OUTREACH.c.order_pk == order.id,
                     OUTREACH.c.kind == w.kind.value,
                     OUTREACH.c.trigger == w.trigger,
-                    OUTREACH.c.state.in_(
-                        [
-                            OutreachState.PLANNED,
-                            OutreachState.AWAITING_APPROVAL,
-                            OutreachState.APPROVED,
-                        ]
-                    ),
+                    OUTREACH.c.state.in_(list(PENDING_STATES)),
                 )
                 .values(state=OutreachState.WITHDRAWN, decision_note=w.reason, updated_at=now)
             )

@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Row, and_, or_, select, update
 
 from carriers.status import Status
 from daemon.config import Config, Window
@@ -51,6 +51,26 @@ CRASH_POINTS = ("after_claim", "after_sending_commit", "after_channel_returned")
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
            timedelta(hours=6), timedelta(hours=12))  # fmt: skip
 READY_STATES = (OutreachState.PLANNED, OutreachState.APPROVED)
+
+
+def hold_interrupted_sends(
+    engine: Engine, which: ColumnElement[bool], now: datetime, when: str
+) -> int:
+    """Move `sending` rows matching `which` to `needs_review`: the server may or may not have
+    accepted them, so a person decides (`log mark-sent` or `log retry`). Returns how many."""
+    with session_scope(engine) as session:
+        result = session.execute(
+            update(OUTREACH)
+            .where(OUTREACH.c.state == OutreachState.SENDING, which)
+            .values(
+                state=OutreachState.NEEDS_REVIEW,
+                last_error=f"found in 'sending' {when}: the server may or may not have accepted "
+                "it. Check, then `parcelwatch log mark-sent` or `retry`.",
+                updated_at=now,
+                **release_values(),
+            )
+        )
+        return rowcount(result)
 
 
 @dataclass
@@ -109,22 +129,8 @@ class Sender:
     def recover(self) -> int:
         """Rows left in `sending` by a daemon whose lease ran out go to a person, never back out."""
         now = self.clock()
-        with session_scope(self.engine) as session:
-            result = session.execute(
-                update(OUTREACH)
-                .where(
-                    OUTREACH.c.state == OutreachState.SENDING,
-                    or_(OUTREACH.c.lease_until.is_(None), OUTREACH.c.lease_until < now),
-                )
-                .values(
-                    state=OutreachState.NEEDS_REVIEW,
-                    last_error="found in 'sending' after a crash or kill: the server may or may "
-                    "not have accepted it. Check, then `parcelwatch log mark-sent` or `retry`.",
-                    updated_at=now,
-                    **release_values(),
-                )
-            )
-            return rowcount(result)
+        expired = or_(OUTREACH.c.lease_until.is_(None), OUTREACH.c.lease_until < now)
+        return hold_interrupted_sends(self.engine, expired, now, "after a crash or kill")
 
     async def _one(self, row_id: int, token: int, report: SendReport) -> str:
         now = self.clock()

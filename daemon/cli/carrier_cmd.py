@@ -17,13 +17,19 @@ from carriers.emulators.sandbox import demo_scenario
 from carriers.emulators.scenario import Scenario
 from carriers.numbers import identify
 from carriers.registry import UnknownAdapter
-from daemon.cli.common import EXIT_INVALID_INPUT, EXIT_NOT_FOUND, fail, out, print_json, state
+from daemon.cli.common import (
+    EXIT_INVALID_INPUT,
+    EXIT_NOT_FOUND,
+    SHIPPED_CONFIG,
+    fail,
+    out,
+    print_json,
+    state,
+)
 from daemon.cli.run_cmd import default_owner
 from daemon.clock import SystemClock
 from daemon.sandbox import EMULATOR_ENV, sandbox_config, start_world
 from daemon.wiring import build_adapters, build_runtime, make_router
-
-SHIPPED_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
 
 
 def poll(

@@ -21,6 +21,9 @@ EXIT_CONFIG = 2
 EXIT_SCHEMA = 3
 EXIT_NOT_FOUND = 4
 
+# The config.toml shipped in the checkout: every default (the demo and sandbox start from it).
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -19,7 +19,8 @@ from daemon.config import Config, ConfigError
 from daemon.db import SchemaError, session_scope
 from daemon.leases import OUTREACH, SHIPMENTS
 from daemon.logs import setup_logging
-from daemon.models import OutreachState
+from daemon.models import utcnow
+from daemon.send import hold_interrupted_sends
 from daemon.service import Builder, Components, Service
 from daemon.wiring import build_runtime, secret_values
 
@@ -33,25 +34,19 @@ def default_owner() -> str:
 def recover_own_leftovers(engine: Engine, owner: str) -> int:
     """At start-up, whatever this instance had claimed before it stopped is dead: sends it left in
     'sending' go to a person (the server may have accepted them); shipment leases are released."""
+    held = hold_interrupted_sends(
+        engine,
+        OUTREACH.c.lease_owner == owner,
+        utcnow(),
+        "at start-up (the last run stopped mid-send)",
+    )
     with session_scope(engine) as session:
-        result = session.execute(
-            update(OUTREACH)
-            .where(OUTREACH.c.state == OutreachState.SENDING, OUTREACH.c.lease_owner == owner)
-            .values(
-                state=OutreachState.NEEDS_REVIEW,
-                last_error="found in 'sending' at start-up: the previous run stopped mid-send and the "
-                "server may or may not have accepted it. Check, then `parcelwatch log mark-sent` "
-                "or `retry`.",
-                lease_owner="",
-                lease_until=None,
-            )
-        )
         session.execute(
             update(SHIPMENTS)
             .where(SHIPMENTS.c.lease_owner == owner)
             .values(lease_owner="", lease_until=None)
         )
-        return int(getattr(result, "rowcount", 0) or 0)
+    return held
 
 
 def builder(owner: str, clock: Clock) -> Builder:

@@ -16,12 +16,11 @@ import typer
 from rich.live import Live
 from rich.table import Table
 
-from daemon.cli.common import EXIT_CONFIG, EXIT_INVALID_INPUT, fail, out, state
+from daemon.cli.common import EXIT_CONFIG, EXIT_INVALID_INPUT, SHIPPED_CONFIG, fail, out, state
 from daemon.config import ConfigError, load_config
 from daemon.review import LogEntry
 from daemon.simulate import ReplayError, ReplayScenario, Simulation, replay_lines, summary
 
-SHIPPED_CONFIG = Path(__file__).resolve().parent.parent.parent / "config.toml"
 DEMO_REVIEW_URL = "https://shop.example/review/{order_id}"
 
 
