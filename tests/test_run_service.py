@@ -116,3 +116,25 @@ def test_run_ready_reload_and_clean_stop_mid_send(tmp_path: Path) -> None:
     mail = world.smtp.messages
     assert len(mail) == len(sent)
     assert all(n == 1 for n in Counter(m["Message-ID"] for m in mail).values())
+
+
+def test_run_refuses_a_broken_config_or_a_missing_schema_before_starting(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from daemon.cli import app
+
+    config = tmp_path / "config.toml"
+    text = SHIPPED_CONFIG.read_text().replace(
+        "sqlite:///parcelwatch.db", f"sqlite:///{tmp_path / 'pw.db'}"
+    )
+    config.write_text(text.replace("reassurance = 45,", "reassurance = 20,"))
+    broken = CliRunner().invoke(app, ["--config", str(config), "run"])
+    assert broken.exit_code == 2
+    assert (
+        "policy.countries.BR.stages.reassurance: 20 must be after tracking_update (30)"
+        in broken.output
+    )
+    config.write_text(text)
+    no_schema = CliRunner().invoke(app, ["--config", str(config), "run"])
+    assert no_schema.exit_code == 3
+    assert "run `parcelwatch db upgrade`" in no_schema.output
