@@ -326,7 +326,8 @@ class Sender:
             tracking_numbers=numbers,
             carrier=", ".join(carriers),
             country=order.country,
-            status_text=_status_words(ships),
+            # status_text stays empty: the context wants words the buyer reads, and our status
+            # names are English; the templates already say where the parcel is in the buyer's tongue.
             last_event_description=last.description if last else "",
             last_event_location=last.location if last else "",
             last_event_at=last.occurred_at if last else None,
@@ -391,11 +392,6 @@ class Sender:
         self._write(row.id, token, OutreachState(row.state), last_error=exc.reason[:500],
                     next_attempt_at=self.clock() + wait)  # fmt: skip
         report.retried += 1
-
-
-def _status_words(ships: list[Row[Any]]) -> str:
-    statuses = sorted({s.status for s in ships if s.status})
-    return ", ".join(statuses).replace("_", " ")
 
 
 def _next_update(now: datetime, window: Window, shipped_at: datetime) -> date:

@@ -132,6 +132,10 @@ def test_a_hundred_days_on_loopback(tmp_path: Path, env: None) -> None:
     assert all("BR-1" in m.get_body(("plain",)).get_content() for m in to_ana)  # type: ignore[union-attr]
     portuguese = [m for m in to_ana if "Olá" in m.get_body(("plain",)).get_content()]  # type: ignore[union-attr]
     assert portuguese, "Brazilian buyer gets Portuguese"
+    bodies = [m.get_body(("plain",)).get_content() for m in to_ana]  # type: ignore[union-attr]
+    assert not any(
+        "in transit" in b or "in_transit" in b for b in bodies
+    )  # no English status words
     assert len(list((tmp_path / "mail").glob("*.eml"))) == len(mail)
     events = os.path.getsize(tmp_path / "pw.db")
     assert events > 0

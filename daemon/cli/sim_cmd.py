@@ -106,8 +106,9 @@ def demo(
         encoding="utf-8",
     )
     out.print(f"database: {sim.database}", markup=False)
-    out.print(f"look around: parcelwatch --config {config_path} log", markup=False)
-    out.print(f"             parcelwatch --config {config_path} orders story BR-1001", markup=False)
+    command = sys.argv[0] if sys.argv[0].endswith("parcelwatch") else "parcelwatch"
+    out.print(f"look around: {command} --config {config_path} log", markup=False)
+    out.print(f"             {command} --config {config_path} orders story BR-1001", markup=False)
 
 
 class _DemoView:
