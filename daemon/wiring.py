@@ -20,6 +20,7 @@ from carriers.httpadapter import HttpAdapter
 from carriers.ratelimit import Unlimited
 from carriers.registry import build_adapter
 from carriers.routing import Overrides, route
+from daemon.alerts import StaffAlerts
 from daemon.config import CarrierSection, Config, secret
 from daemon.decide import Decider
 from daemon.pace import DatabaseLimiter
@@ -143,6 +144,7 @@ class Runtime:
     poller: Poller
     decider: Decider
     sender: Sender
+    alerts: StaffAlerts
     adapters: dict[str, Adapter]
 
     async def close(self) -> None:
@@ -165,11 +167,13 @@ def build_runtime(
     if template_dir is None and config.store.template_dir:
         template_dir = Path(config.store.template_dir)
     lease = config.daemon.lease_seconds
+    channels = build_channels(config, clock)
     return Runtime(
         poller=Poller(engine, adapters, make_router(config, set(adapters)), clock, owner=owner,
                       lease_seconds=lease),
         decider=Decider(engine, config, clock),
-        sender=Sender(engine, config, clock, build_channels(config, clock), owner=owner,
-                      lease_seconds=lease, template_dir=template_dir),
+        sender=Sender(engine, config, clock, channels, owner=owner, lease_seconds=lease,
+                      template_dir=template_dir),
+        alerts=StaffAlerts(engine, config, clock, channels),
         adapters=adapters,
     )  # fmt: skip

@@ -59,7 +59,7 @@ def builder(owner: str, clock: Clock) -> Builder:
                 "poll": runtime.poller.run_once,
                 "decide": runtime.decider.run_once,
                 "send": runtime.sender.run_once,
-                "housekeeping": _housekeeping(runtime.sender.recover),
+                "housekeeping": _housekeeping(runtime.sender.recover, runtime.alerts.run_once),
             },
             intervals={
                 "poll": d.poll_interval_seconds,
@@ -73,8 +73,13 @@ def builder(owner: str, clock: Clock) -> Builder:
     return build
 
 
-def _housekeeping(recover: Callable[[], int]) -> Callable[[], Awaitable[None]]:
+def _housekeeping(
+    recover: Callable[[], int], alerts: Callable[[], Awaitable[int]]
+) -> Callable[[], Awaitable[None]]:
+    """Hold sends cut short by a dead daemon; tell staff of carrier outages and waiting offers."""
+
     async def run() -> None:
+        await alerts()
         count = recover()
         if count:
             log.warning("unfinished sends moved to needs_review", extra={"count": count})
