@@ -238,3 +238,24 @@ def test_a_poller_that_lost_a_lease_mid_batch_writes_only_the_rows_it_still_hold
     assert events == [kept.id]
     assert decide == {"B": None, "U": now}
     engine.dispose()
+
+
+def test_claims_never_polled_shipments_first_then_the_longest_overdue(
+    setup: tuple[World, object, VirtualClock], tmp_path: Path
+) -> None:
+    _, runtime, _ = setup
+    poller = runtime.poller  # type: ignore[attr-defined]
+    now = T0 + timedelta(days=3)
+    with session_scope(poller.engine) as s:
+        order = s.execute(select(Order.id)).scalars().first()
+        rows = {"SOON": now - timedelta(hours=1), "LATE": now - timedelta(days=2),
+                "NEVER": None, "LATER": now + timedelta(hours=1)}  # fmt: skip
+        for n, at in rows.items():
+            s.add(Shipment(order_pk=order, tracking_number=n, adapter="seventeentrack",
+                           next_check_at=at))  # fmt: skip
+        s.execute(update(Shipment).where(Shipment.tracking_number.not_in(list(rows)))
+                  .values(closed=True))  # fmt: skip
+    poller.claim_limit = 2
+    assert {c.number for c in poller._claim(now)} == {"NEVER", "LATE"}
+    assert {c.number for c in poller._claim(now)} == {"SOON"}
+    assert poller._claim(now) == []
