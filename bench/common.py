@@ -119,9 +119,11 @@ def insert_orders(
     closed: bool = False,
     polled: bool = False,
     events_per_shipment: int = 0,
+    shipments_per_order: int = 1,
     seed: int = 42,
 ) -> None:
-    """`count` open orders with one shipment each (ids 1..count), shipped 1-60 days before NOW.
+    """`count` open orders (ids 1..count) with `shipments_per_order` shipments each (ids
+    1..count * shipments_per_order), shipped 1-60 days before NOW.
 
     `polled` marks shipments as polled once (in transit) with `events_per_shipment` stored events.
     """
@@ -143,9 +145,10 @@ def insert_orders(
             }  # fmt: skip
 
     def shipments() -> Iterator[dict[str, Any]]:
-        for i in range(count):
+        for j in range(count * shipments_per_order):
+            i = j // shipments_per_order
             yield {
-                "id": i + 1, "order_pk": i + 1, "tracking_number": number(i), "carrier": "",
+                "id": j + 1, "order_pk": i + 1, "tracking_number": number(j), "carrier": "",
                 "adapter": "seventeentrack", "status": "in_transit" if polled else "",
                 "raw_status": "", "status_at": None,
                 "last_event_at": shipped[i] + timedelta(days=1) if polled else None,
@@ -156,10 +159,11 @@ def insert_orders(
             }  # fmt: skip
 
     def events() -> Iterator[dict[str, Any]]:
-        for i in range(count):
+        for j in range(count * shipments_per_order):
+            i = j // shipments_per_order
             for k in range(events_per_shipment):
                 yield {
-                    "shipment_id": i + 1, "event_key": f"bench-{k}",
+                    "shipment_id": j + 1, "event_key": f"bench-{k}",
                     "occurred_at": shipped[i] + timedelta(days=1 + k),
                     "status": "in_transit", "raw_code": "InTransit_Other",
                     "description": "Departed from sorting center", "location": "SHENZHEN",
@@ -175,18 +179,19 @@ def insert_orders(
             conn.execute(insert(EVENTS), batch)
 
 
-def insert_outreach(engine: Engine, count: int, due_at: datetime) -> None:
-    """`count` planned buyer email rows, one per order 1..count (tracking updates, due)."""
+def insert_outreach(engine: Engine, count: int, due_at: datetime, state: str = "planned") -> None:
+    """`count` buyer email rows in `state`, one per order 1..count (tracking updates)."""
 
     def rows() -> Iterator[dict[str, Any]]:
         for i in range(count):
             yield {
                 "order_pk": i + 1, "kind": "tracking_update", "trigger": "stage", "audience": "buyer",
-                "channel": "email", "state": "planned", "reason": "bench", "tracking_snapshot": "{}",
+                "channel": "email", "state": state, "reason": "bench", "tracking_snapshot": "{}",
                 "needs_approval": False, "due_at": due_at, "created_at": due_at,
                 "updated_at": due_at, "decided_by": "", "decided_at": None, "decision_note": "",
                 "locale": "", "subject": "", "body_text": "", "message_id": "", "attempts": 0,
-                "next_attempt_at": None, "last_error": "", "sent_at": None, "lease_owner": "",
+                "next_attempt_at": None, "last_error": "",
+                "sent_at": due_at if state == "sent" else None, "lease_owner": "",
                 "lease_until": None, "lease_token": 0,
             }  # fmt: skip
 
