@@ -2,14 +2,12 @@
 
 Prints rows per second for a first import (all new) and a re-import (all unchanged), and writes
 the figures to bench/results/import.json. Target: at least 20,000 rows/s, i.e. 100k rows in 5 s.
-Run: .venv/bin/python bench/import_bench.py [--rows N]
+Run: .venv/bin/python -m bench.import_bench [--rows N]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import random
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.common import report
 from carriers.numbers import s10_check_digit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,12 +75,8 @@ def main() -> None:
         "reimport_s": round(again, 3),
         "reimport_rows_per_s": round(args.rows / again),
         "target_rows_per_s": 20_000,
-        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}".strip(),
     }
-    for key, value in figures.items():
-        print(f"{key:>26}: {value}")
-    out = REPO / "bench" / "results" / "import.json"
-    out.write_text(json.dumps(figures, indent=2) + "\n")
+    report("import", figures)
 
 
 if __name__ == "__main__":

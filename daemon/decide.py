@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Row, select, update
+from sqlalchemy import Engine, Row, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from carriers.numbers import identify
@@ -91,16 +91,19 @@ class Decider:
         """Decide every order whose time has come; returns what was recorded."""
         report = DecideReport()
         now = self.clock()
+        due = (ORDERS.c.decide_after.is_not(None), ORDERS.c.decide_after <= now)
+        with session_scope(self.engine) as session:
+            # One probe of the decide_after index first: the paged walk below goes by id (so an
+            # order re-scheduled during the pass is not met twice), which on an idle tick would
+            # read every order to find none due.
+            if session.execute(select(ORDERS.c.id).where(*due).limit(1)).first() is None:
+                return report
         last_id = 0
         while True:
             with session_scope(self.engine) as session:
                 orders = session.execute(
                     select(ORDERS)
-                    .where(
-                        ORDERS.c.decide_after.is_not(None),
-                        ORDERS.c.decide_after <= now,
-                        ORDERS.c.id > last_id,
-                    )
+                    .where(*due, ORDERS.c.id > last_id)
                     .order_by(ORDERS.c.id)
                     .limit(self.batch)
                 ).all()
@@ -154,14 +157,13 @@ class Decider:
                 LoggedOutreach(Kind(o.kind), o.trigger, OutreachState(o.state), o.created_at,
                                o.due_at, o.sent_at)
             )  # fmt: skip
+        # Written for the whole chunk at its end, one executemany each: log rows and wake times.
+        planned: list[dict[str, Any]] = []
+        wakes: list[dict[str, Any]] = []
         for order in orders:
             waiting = [s for s in shipments.get(order.id, []) if s.first_polled_at is None]
             if waiting and now - order.created_at < FIRST_POLL_GRACE:
-                session.execute(
-                    update(ORDERS)
-                    .where(ORDERS.c.id == order.id)
-                    .values(decide_after=now + _FIRST_POLL_RETRY)
-                )
+                wakes.append({"wake_id": order.id, "decide_after": now + _FIRST_POLL_RETRY})
                 continue
             facts = OrderFacts(
                 order_id=order.order_id,
@@ -183,13 +185,26 @@ class Decider:
             window = self.config.window(order.country)
             history = logged.get(order.id, [])
             decision = decide(facts, ships, window, history, now)
-            self._record(session, order, ships, decision, now, report)
+            self._record(session, order, ships, decision, now, report, planned)
             wake = next_decision_at(facts, ships, window, history, now)
             wake = min(wake, now + MAX_SLEEP) if wake is not None else now + MAX_SLEEP
             if order.state != OrderState.OPEN and wake is not None:
                 wake = now + MAX_SLEEP
-            session.execute(update(ORDERS).where(ORDERS.c.id == order.id).values(decide_after=wake))
+            wakes.append({"wake_id": order.id, "decide_after": wake})
             report.orders += 1
+        if planned:
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            session.execute(
+                insert(OUTREACH).on_conflict_do_nothing(
+                    index_elements=["order_pk", "kind", "trigger"]
+                ),
+                planned,
+            )
+        if wakes:
+            session.connection().execute(
+                update(ORDERS).where(ORDERS.c.id == bindparam("wake_id")), wakes
+            )
 
     def _record(
         self,
@@ -199,7 +214,9 @@ class Decider:
         decision: Decision,
         now: datetime,
         report: DecideReport,
+        planned: list[dict[str, Any]],
     ) -> None:
+        """Withdraw what the decision withdraws; add its new log rows to `planned`."""
         for w in decision.withdrawals:
             result = session.execute(
                 update(OUTREACH)
@@ -247,12 +264,7 @@ class Decider:
             else:
                 report.planned += 1
                 report.by_kind[intent.kind.value] += 1
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        session.execute(
-            insert(OUTREACH).on_conflict_do_nothing(index_elements=["order_pk", "kind", "trigger"]),
-            rows,
-        )
+        planned += rows
         for intent in decision.intents:
             log.info(
                 "decided",

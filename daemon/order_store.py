@@ -80,8 +80,9 @@ def import_rows(
 
             fresh = [row for row in chunk if row.order_id not in existing]
             if fresh:
-                result = session.execute(
-                    insert(Order).returning(col(Order.id), col(Order.order_id)),
+                # Core inserts on the tables: the ORM's bulk path costs about a third of an import.
+                result = session.connection().execute(
+                    insert(_ORDERS).returning(_ORDERS.c.id, _ORDERS.c.order_id),
                     [
                         {
                             "order_id": row.order_id,
@@ -99,7 +100,7 @@ def import_rows(
                     for row in fresh
                     for number in row.tracking_numbers
                 ]
-                session.execute(insert(Shipment), shipments)
+                session.connection().execute(insert(_SHIPMENTS), shipments)
                 created += len(fresh)
                 added += len(shipments)
 
@@ -129,8 +130,9 @@ def import_rows(
                     .values(**changed, updated_at=now, decide_after=now)
                 )
                 if new_numbers:
-                    session.execute(
-                        insert(Shipment), [_shipment(order.id, n, row.carrier) for n in new_numbers]
+                    session.connection().execute(
+                        insert(_SHIPMENTS),
+                        [_shipment(order.id, n, row.carrier) for n in new_numbers],
                     )
                     added += len(new_numbers)
                 for shipment in dropped:

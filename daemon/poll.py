@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select, update
+from sqlalchemy import Engine, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from carriers.base import (
@@ -103,6 +103,17 @@ class _Claimed:
     last_event_at: datetime | None
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """One shipment's answer, turned into the values to write and the events to store."""
+
+    item: _Claimed
+    values: dict[str, Any]
+    events: Sequence[TrackEvent]
+    changed: bool  # the status differs from the one claimed
+    checked: bool  # the carrier answered (not a temporary failure)
+
+
 @dataclass
 class Poller:
     """Everything the poll job needs, injected: database, adapters, routing, clock, identity."""
@@ -129,25 +140,33 @@ class Poller:
         return report
 
     def _claim(self, now: datetime) -> list[_Claimed]:
-        due = and_(
-            SHIPMENTS.c.closed.is_(False),
-            or_(SHIPMENTS.c.next_check_at.is_(None), SHIPMENTS.c.next_check_at <= now),
-        )
+        # Never-polled shipments first (by id), then the longest overdue (by time, then id). Two
+        # claims, each a range of the (closed, next_check_at) index: one query with
+        # "next_check_at IS NULL OR next_check_at <= now" would read every open shipment to find
+        # none due, which is what an idle tick over a million shipments mostly does.
+        open_ = SHIPMENTS.c.closed.is_(False)
         with session_scope(self.engine) as session:
             leased = claim(
                 session,
                 SHIPMENTS,
-                due,
-                [
-                    SHIPMENTS.c.next_check_at.is_(None).desc(),
-                    SHIPMENTS.c.next_check_at,
-                    SHIPMENTS.c.id,
-                ],
+                and_(open_, SHIPMENTS.c.next_check_at.is_(None)),
+                [SHIPMENTS.c.id],
                 now=now,
                 owner=self.owner,
                 lease_seconds=self.lease_seconds,
                 limit=self.claim_limit,
             )
+            if len(leased) < self.claim_limit:
+                leased += claim(
+                    session,
+                    SHIPMENTS,
+                    and_(open_, SHIPMENTS.c.next_check_at <= now),
+                    [SHIPMENTS.c.next_check_at, SHIPMENTS.c.id],
+                    now=now,
+                    owner=self.owner,
+                    lease_seconds=self.lease_seconds,
+                    limit=self.claim_limit - len(leased),
+                )
             if not leased:
                 return []
             tokens = dict(leased)
@@ -249,22 +268,51 @@ class Poller:
         by_number: Mapping[str, list[_Claimed]],
         report: PollReport,
     ) -> None:
+        """Store one batch in one transaction with a handful of bulk statements (not three per
+        shipment): the fenced shipment updates, the new events, and the orders to decide again."""
         now = self.clock()
+        plans = [
+            self._plan(item, result, now, report)
+            for result in results
+            for item in by_number.get(result.number, [])
+        ]
+        if not plans:
+            return
         with session_scope(self.engine) as session:
-            for result in results:
-                for item in by_number.get(result.number, []):
-                    self._store_one(session, item, result, now, report)
+            written = self._write_shipments(session, plans)
+            kept = []
+            for plan in plans:
+                if plan.item.id not in written:
+                    # Our lease was taken over while we waited on the carrier; the other daemon's
+                    # view wins.
+                    log.warning("lost lease", extra={"shipment": plan.item.id})
+                    continue
+                if plan.checked:
+                    report.checked += 1
+                kept.append(plan)
+            new_events = self._insert_events(session, kept, now)
+            report.new_events += sum(new_events.values())
+            to_decide = {
+                plan.item.order_pk for plan in kept if new_events.get(plan.item.id) or plan.changed
+            }
+            if to_decide:
+                session.execute(
+                    update(ORDERS)
+                    .where(ORDERS.c.id.in_(sorted(to_decide)))
+                    .values(decide_after=now)
+                )
 
-    def _store_one(
-        self, session: Any, item: _Claimed, result: TrackResult, now: datetime, report: PollReport
-    ) -> None:
+    def _plan(
+        self, item: _Claimed, result: TrackResult, now: datetime, report: PollReport
+    ) -> _Planned:
+        """What one answer changes on its shipment (nothing is written yet)."""
         values: dict[str, Any] = {"last_polled_at": now, **release_values()}
         if item.status == "":
             values["first_polled_at"] = now
-        new_events = 0
+        events: Sequence[TrackEvent] = ()
         changed_status: str | None = None
         if isinstance(result, Tracked):
-            new_events = self._insert_events(session, item.id, result.events, now)
+            events = result.events
             last_event_at = max((e.occurred_at for e in result.events), default=item.last_event_at)
             values.update(
                 status=result.status.value,
@@ -292,48 +340,91 @@ class Poller:
             wait = timedelta(seconds=result.retry_after) if result.retry_after else _TEMPORARY
             values.update(poll_error=result.detail[:500], next_check_at=now + wait)
             report.failures[item.adapter] = report.failures.get(item.adapter, 0) + 1
-        if changed_status is not None and changed_status != item.status:
+        changed = changed_status is not None and changed_status != item.status
+        if changed:
             values["status_at"] = now
-            report.status_changes.append((item.number, item.status, changed_status))
-        written = session.execute(
-            update(SHIPMENTS).where(fenced(SHIPMENTS, item.id, item.token)).values(**values)
-        )
-        if rowcount(written) != 1:
-            # Our lease was taken over while we waited on the carrier; the other daemon's view wins.
-            log.warning("lost lease", extra={"shipment": item.id})
-            return
-        if not isinstance(result, TemporaryFailure):
-            report.checked += 1
-        report.new_events += new_events
-        if new_events or (changed_status is not None and changed_status != item.status):
-            session.execute(
-                update(ORDERS).where(ORDERS.c.id == item.order_pk).values(decide_after=now)
+            report.status_changes.append((item.number, item.status, str(changed_status)))
+        return _Planned(item, values, events, changed, not isinstance(result, TemporaryFailure))
+
+    def _write_shipments(self, session: Any, plans: Sequence[_Planned]) -> set[int]:
+        """Apply every plan, fenced by its lease token; returns the ids actually written.
+
+        One executemany per shape of values. When the driver's counts say every row was written
+        (the usual case) that is the answer; otherwise the tokens are read back inside the same
+        transaction: a row we wrote still carries our token (we hold its write lock until commit),
+        a row another daemon claimed carries a newer one.
+        """
+        connection = session.connection()
+        shapes: dict[tuple[str, ...], list[_Planned]] = defaultdict(list)
+        for plan in plans:
+            shapes[tuple(sorted(plan.values))].append(plan)
+        touched = 0
+        for group in shapes.values():
+            statement = update(SHIPMENTS).where(
+                SHIPMENTS.c.id == bindparam("fence_id"),
+                SHIPMENTS.c.lease_token == bindparam("fence_token"),
             )
+            touched += rowcount(
+                connection.execute(
+                    statement,
+                    [
+                        {"fence_id": p.item.id, "fence_token": p.item.token, **p.values}
+                        for p in group
+                    ],
+                )
+            )
+        ids = {plan.item.id for plan in plans}
+        if touched == len(plans) and connection.dialect.supports_sane_multi_rowcount:
+            return ids
+        tokens = {plan.item.id: plan.item.token for plan in plans}
+        rows = connection.execute(
+            select(SHIPMENTS.c.id, SHIPMENTS.c.lease_token).where(SHIPMENTS.c.id.in_(ids))
+        ).all()
+        return {row.id for row in rows if row.lease_token == tokens[row.id]}
 
     def _insert_events(
-        self, session: Any, shipment_id: int, events: Sequence[TrackEvent], now: datetime
-    ) -> int:
-        if not events:
-            return 0
-        rows = {
-            key: {
-                "shipment_id": shipment_id,
-                "event_key": key,
-                "occurred_at": e.occurred_at,
-                "status": e.status.value,
-                "raw_code": e.raw_code[:100],
-                "description": e.description,
-                "location": e.location[:200],
-                "source": e.source[:100],
-                "recorded_at": now,
-            }
-            for e in events
-            for key in [event_key(e)]
+        self, session: Any, plans: Sequence[_Planned], now: datetime
+    ) -> dict[int, int]:
+        """Insert the events not stored yet, in one statement; returns new events per shipment."""
+        ids = {plan.item.id for plan in plans if plan.events}
+        if not ids:
+            return {}
+        stored = {
+            (row.shipment_id, row.event_key)
+            for row in session.execute(
+                select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
+                    EVENTS.c.shipment_id.in_(sorted(ids))
+                )
+            )
         }
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(EVENTS).on_conflict_do_nothing(
-            index_elements=["shipment_id", "event_key"]
-        )
-        result = session.execute(statement, list(rows.values()))
-        return max(rowcount(result), 0)
+        rows = []
+        new: dict[int, int] = defaultdict(int)
+        for plan in plans:
+            for e in plan.events:
+                key = (plan.item.id, event_key(e))
+                if key in stored:
+                    continue
+                stored.add(key)
+                new[plan.item.id] += 1
+                rows.append(
+                    {
+                        "shipment_id": plan.item.id,
+                        "event_key": key[1],
+                        "occurred_at": e.occurred_at,
+                        "status": e.status.value,
+                        "raw_code": e.raw_code[:100],
+                        "description": e.description,
+                        "location": e.location[:200],
+                        "source": e.source[:100],
+                        "recorded_at": now,
+                    }
+                )
+        if rows:
+            # The key check above is the count; the unique constraint stays the guarantee.
+            dialect = session.get_bind().dialect.name
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            statement = insert(EVENTS).on_conflict_do_nothing(
+                index_elements=["shipment_id", "event_key"]
+            )
+            session.execute(statement, rows)
+        return new

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
 
+from carriers.base import Adapter, RateLimit, Tracked, TrackEvent, TrackResult
 from carriers.status import Status
 from daemon.clock import VirtualClock
 from daemon.config import load_config
@@ -19,7 +20,7 @@ from daemon.importer import parse_file
 from daemon.leases import SHIPMENTS, claim, fenced
 from daemon.models import Alarm, Order, Shipment, TrackingEvent
 from daemon.order_store import import_rows
-from daemon.poll import next_check
+from daemon.poll import Poller, next_check
 from daemon.sandbox import EMULATOR_ENV, World, sandbox_config, start_world
 from daemon.wiring import build_runtime
 from tests.conftest import SHIPPED_CONFIG
@@ -179,3 +180,82 @@ def test_next_check_adapts_to_what_the_parcel_is_doing(
     now = T0 + timedelta(days=40)
     result = next_check(status, now - timedelta(days=quiet_days), now)
     assert result == (None if expected is None else now + timedelta(hours=expected))
+
+
+class _StealingAdapter(Adapter):
+    """Answers every number as in transit, but while it "waits on the carrier" another daemon
+    takes over the lease of `stolen` (a paused daemon whose lease ran out)."""
+
+    name = "seventeentrack"
+    batch_size = 40
+    rate_limit = RateLimit(per_second=100)
+
+    def __init__(self, engine: Engine, stolen: str, later: datetime) -> None:
+        self.engine, self.stolen, self.later = engine, stolen, later
+
+    async def track(self, numbers: Sequence[str]) -> list[TrackResult]:
+        with session_scope(self.engine) as s:
+            claim(s, SHIPMENTS, SHIPMENTS.c.tracking_number == self.stolen, [SHIPMENTS.c.id],
+                  now=self.later, owner="b", lease_seconds=60, limit=1)  # fmt: skip
+        event = TrackEvent(T0 + timedelta(days=1), Status.IN_TRANSIT, "InTransit", "Accepted")
+        return [Tracked(n, Status.IN_TRANSIT, "InTransit", (event,)) for n in numbers]
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_poller_that_lost_a_lease_mid_batch_writes_only_the_rows_it_still_holds(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        request.getfixturevalue("pg_url")
+        if database == "postgresql"
+        else f"sqlite:///{tmp_path / 'pw.db'}"
+    )
+    engine = make_engine(url)
+    upgrade(engine)
+    orders = tmp_path / "o.csv"
+    orders.write_text(
+        "order_id,country,ship_date,tracking_numbers\nB,BR,2026-10-01,QQ850419295BR\nU,US,2026-10-01,RR123456785CN\n"
+    )
+    import_rows(engine, parse_file(orders).rows, T0)
+    with session_scope(engine) as s:
+        s.execute(update(Order).values(decide_after=None))
+    now = T0 + timedelta(days=2)
+    adapter = _StealingAdapter(engine, "QQ850419295BR", now + timedelta(minutes=10))
+    poller = Poller(engine, {"seventeentrack": adapter}, lambda n, c, k: "seventeentrack",
+                    lambda: now, owner="a", lease_seconds=300)  # fmt: skip
+    report = asyncio.run(poller.run_once())
+    assert report.claimed == 2 and report.checked == 1 and report.new_events == 1
+    with Session(engine) as s:
+        ships = {x.tracking_number: x for x in s.execute(select(Shipment)).scalars()}
+        decide = {o.order_id: o.decide_after for o in s.execute(select(Order)).scalars()}
+        events = s.execute(select(TrackingEvent.shipment_id)).scalars().all()
+    lost, kept = ships["QQ850419295BR"], ships["RR123456785CN"]
+    assert lost.lease_owner == "b" and lost.status == "" and lost.last_polled_at is None
+    assert kept.lease_owner == "" and kept.status == "in_transit" and kept.last_polled_at == now
+    assert events == [kept.id]
+    assert decide == {"B": None, "U": now}
+    engine.dispose()
+
+
+def test_claims_never_polled_shipments_first_then_the_longest_overdue(
+    setup: tuple[World, object, VirtualClock], tmp_path: Path
+) -> None:
+    _, runtime, _ = setup
+    poller = runtime.poller  # type: ignore[attr-defined]
+    now = T0 + timedelta(days=3)
+    with session_scope(poller.engine) as s:
+        order = s.execute(select(Order.id)).scalars().first()
+        rows = {"SOON": now - timedelta(hours=1), "LATE": now - timedelta(days=2),
+                "NEVER": None, "LATER": now + timedelta(hours=1)}  # fmt: skip
+        for n, at in rows.items():
+            s.add(Shipment(order_pk=order, tracking_number=n, adapter="seventeentrack",
+                           next_check_at=at))  # fmt: skip
+        s.execute(update(Shipment).where(Shipment.tracking_number.not_in(list(rows)))
+                  .values(closed=True))  # fmt: skip
+    poller.claim_limit = 2
+    assert {c.number for c in poller._claim(now)} == {"NEVER", "LATE"}
+    assert {c.number for c in poller._claim(now)} == {"SOON"}
+    assert poller._claim(now) == []

@@ -1,0 +1,77 @@
+"""Decide benchmark: one pass of the decide job over N open orders (default 200,000), all due.
+
+Each order has one shipment, polled and in transit, with two stored events, shipped 1-60 days ago
+in one of ten countries, so the pass plans a realistic mix of messages. Figures: orders per second
+of `Decider.run_once`, against the raw limit: reading the same orders, shipments and events with
+the bare sqlite3 module (no policy, no writes). Target: the full pass in under 10 s.
+Run: .venv/bin/python -m bench.decide_bench [--orders N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sqlite3
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from bench.common import NOW, bench_config, fresh_database, insert_orders, report
+from daemon.db import make_engine
+from daemon.decide import Decider
+
+
+def raw_read(database: Path) -> float:
+    """Seconds to read every row the pass reads, with sqlite3 and nothing else."""
+    start = time.perf_counter()
+    with sqlite3.connect(database) as conn:
+        for table in ("orders", "shipments", "tracking_events"):
+            for _ in conn.execute(f"SELECT * FROM {table}"):
+                pass
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--orders", type=int, default=200_000)
+    args = parser.parse_args()
+    count = args.orders
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        database = folder / "decide.db"
+        setup = time.perf_counter()
+        engine = fresh_database(database)
+        insert_orders(engine, count, decide_after=NOW - timedelta(minutes=5),
+                      next_check_at=NOW + timedelta(hours=6), polled=True, events_per_shipment=2)  # fmt: skip
+        engine.dispose()
+        setup = time.perf_counter() - setup
+        raw = raw_read(database)
+        config = bench_config(folder, database)
+        engine = make_engine(f"sqlite:///{database}")
+        decider = Decider(engine, config, lambda: NOW)
+        start = time.perf_counter()
+        result = asyncio.run(decider.run_once())
+        elapsed = time.perf_counter() - start
+        engine.dispose()
+    assert result.orders == count, f"decided {result.orders} of {count}"
+    report(
+        "decide",
+        {
+            "orders": count,
+            "setup_s": round(setup, 1),
+            "decide_pass_s": round(elapsed, 2),
+            "decide_orders_per_s": round(count / elapsed),
+            "planned": result.planned,
+            "skipped": result.skipped,
+            "by_kind": dict(result.by_kind),
+            "raw_sqlite_read_s": round(raw, 2),
+            "raw_orders_per_s": round(count / raw),
+            "ratio": round(raw / elapsed, 3),
+            "target_pass_s": 10,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Send benchmark: N emails (default 10,000) through the send job into a local aiosmtpd sink.
+
+The outreach log holds N planned tracking updates, due, for N orders with shipments and events;
+the send job renders each from its template and sends it over its own SMTP connection, as in
+production. The SMTP rate cap (`smtp.max_per_minute`) is lifted for the bench. Figures: messages
+per second of `Sender.run_once` (until nothing is left), against the raw limit: a bare aiosmtplib
+loop sending a message of the same size, one connection each, to the same sink (the better of a
+run before and a run after, each over up to 2,000 messages, to bound the bench's runtime). Target
+ratio at least 0.7.
+Run: .venv/bin/python -m bench.send_bench [--messages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+
+from bench.common import (
+    NOW,
+    bench_config,
+    fresh_database,
+    insert_orders,
+    insert_outreach,
+    report,
+    start_process,
+    stop_process,
+)
+from daemon.db import make_engine
+from daemon.send import SendReport
+from daemon.wiring import build_runtime
+
+
+def sample_message(size: int) -> EmailMessage:
+    """A multipart/alternative message of about `size` bytes, like the ones the job sends."""
+    msg = EmailMessage()
+    msg["From"] = "Example Store <support@example.com>"
+    msg["To"] = "Buyer <buyer@example.com>"
+    msg["Subject"] = "Your order is on its way"
+    text = ("Your parcel is on its way. " * (size // 60))[: size // 2]
+    msg.set_content(text, charset="utf-8")
+    msg.add_alternative(f"<p>{text}</p>", subtype="html", charset="utf-8")
+    return msg
+
+
+async def raw_loop(port: int, count: int, message: EmailMessage) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        await aiosmtplib.send(message, hostname="127.0.0.1", port=port, start_tls=False)
+    return time.perf_counter() - start
+
+
+async def send_all(folder: Path, database: Path, port: int) -> tuple[float, SendReport, int]:
+    config = bench_config(folder, database, smtp_port=port, max_per_minute=100_000_000)
+    engine = make_engine(f"sqlite:///{database}")
+    runtime = build_runtime(config, engine, lambda: NOW, owner="bench", carrier_limits=False)
+    total = SendReport()
+    runs = 0
+    start = time.perf_counter()
+    while True:
+        one = await runtime.sender.run_once()
+        runs += 1
+        if not (one.sent or one.failed or one.held or one.retried or one.deferred):
+            break
+        for key, value in vars(one).items():
+            setattr(total, key, getattr(total, key) + value)
+    elapsed = time.perf_counter() - start
+    await runtime.close()
+    engine.dispose()
+    return elapsed, total, runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=10_000)
+    args = parser.parse_args()
+    count = args.messages
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        database = folder / "send.db"
+        setup = time.perf_counter()
+        engine = fresh_database(database)
+        insert_orders(engine, count, decide_after=None, next_check_at=NOW + timedelta(hours=6),
+                      polled=True, events_per_shipment=2)  # fmt: skip
+        insert_outreach(engine, count, NOW - timedelta(minutes=1))
+        engine.dispose()
+        sink, info = start_process(["bench/smtp_sink_proc.py"])
+        setup = time.perf_counter() - setup
+        try:
+            message = sample_message(3000)
+            size = len(message.as_bytes())
+            sample = min(count, 2_000)
+            raw_before = asyncio.run(raw_loop(info["port"], sample, message)) / sample
+            elapsed, total, runs = asyncio.run(send_all(folder, database, info["port"]))
+            raw_after = asyncio.run(raw_loop(info["port"], sample, message)) / sample
+        finally:
+            stop_process(sink)
+    raw = min(raw_before, raw_after) * count  # seconds the raw loop needs for `count` messages
+    assert total.sent == count, f"sent {total.sent} of {count}: {total}"
+    figures: dict[str, Any] = {
+        "messages": count,
+        "setup_s": round(setup, 1),
+        "send_s": round(elapsed, 2),
+        "send_messages_per_s": round(count / elapsed),
+        "send_run_once_calls": runs,
+        "raw_sample_messages": sample,
+        "raw_aiosmtplib_ms_per_message": [round(raw_before * 1000, 2), round(raw_after * 1000, 2)],
+        "raw_message_bytes": size,
+        "raw_messages_per_s": round(count / raw),
+        "ratio": round(raw / elapsed, 3),
+        "target_ratio": 0.7,
+    }
+    report("send", figures)
+
+
+if __name__ == "__main__":
+    main()
