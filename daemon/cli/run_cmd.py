@@ -31,7 +31,9 @@ def default_owner() -> str:
 
 def recover_own_leftovers(engine: Engine, owner: str) -> int:
     """At start-up, whatever this instance had claimed before it stopped is dead: sends it left in
-    'sending' go to a person (the server may have accepted them); shipment leases are released."""
+    'sending' go to a person (the server may have accepted them); its other leases (shipments, and
+    log rows it had claimed but not yet started sending) are released, so the restarted daemon does
+    not wait for them to run out."""
     with session_scope(engine) as session:
         result = session.execute(
             update(OUTREACH)
@@ -44,6 +46,11 @@ def recover_own_leftovers(engine: Engine, owner: str) -> int:
                 lease_owner="",
                 lease_until=None,
             )
+        )
+        session.execute(
+            update(OUTREACH)
+            .where(OUTREACH.c.state != OutreachState.SENDING, OUTREACH.c.lease_owner == owner)
+            .values(lease_owner="", lease_until=None)
         )
         session.execute(
             update(SHIPMENTS)
