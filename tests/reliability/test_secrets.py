@@ -85,7 +85,7 @@ def test_no_secret_in_any_log_line_error_or_stored_text(tmp_path: Path) -> None:
     assert any("ConnectError" in e for e in errors)  # so did the webhook
     ws = Workspace(tmp_path, config, url)
     shown = ws.run("status").stdout + ws.run("status", "--json").stdout
-    shown += ws.run("log", "list", "--json").stdout + ws.run("config", "check").output
+    shown += ws.run("log", "--format", "json").stdout + ws.run("config", "check").output
     for name, value in SECRETS.items():
         assert not [line for line in lines if value in line], name
         assert not [s for s in stored if value in s], name
