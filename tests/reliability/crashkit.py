@@ -64,6 +64,7 @@ class Facts:
 class TrialResult:
     seed: int
     kills: list[str] = field(default_factory=list)  # where each kill that happened struck
+    delivered: int = 0  # messages the SMTP sink received
     duplicates: int = 0
     lost_events: int = 0
     unsent: list[str] = field(default_factory=list)  # due, yet neither sent nor needs_review
@@ -255,6 +256,7 @@ def trial(seed: int, ref: Reference, workdir: Path, days: int) -> TrialResult:
         facts = bed.facts()
     finally:
         bed.stop()
+    result.delivered = len(facts.message_ids)
     result.duplicates = facts.duplicates
     result.lost_events = len(ref.facts.events - facts.events)
     result.unsent = sorted(
