@@ -63,12 +63,13 @@ class Bed:
         )
         for adapter in self.runtime.poller.adapters.values():
             adapter.retry = QUICK  # type: ignore[attr-defined]
+        self.loop = asyncio.new_event_loop()  # one loop for every poll: the HTTP pool lives in it
 
     def poll(self) -> Any:
         with Session(self.engine) as s:
             s.execute(update(Shipment).values(next_check_at=None))
             s.commit()
-        return asyncio.run(self.runtime.poller.run_once())
+        return self.loop.run_until_complete(self.runtime.poller.run_once())
 
     def events(self, number: str) -> int:
         with Session(self.engine) as s:
@@ -99,7 +100,8 @@ def bed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bed]:
     try:
         yield b
     finally:
-        asyncio.run(b.runtime.close())
+        b.loop.run_until_complete(b.runtime.close())
+        b.loop.close()
         b.engine.dispose()
         b.world.stop()
 
@@ -169,3 +171,25 @@ def test_a_burst_of_errors_then_success_stores_everything_once(bed: Bed) -> None
     assert bed.events(NUMBERS["seventeentrack"]) == 2
     bed.poll()
     assert bed.events(NUMBERS["seventeentrack"]) == 2
+
+
+def test_a_carrier_down_for_good_is_an_alarm_a_blip_is_not(
+    bed: Bed, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator = bed.world.carriers.emulators["seventeentrack"]
+    emulator.set_faults(FaultPlan.of({"fault": "503"}))
+    bed.poll()
+    assert bed.status()["alarms"] == []  # one failed poll is a blip, retried soon
+    with caplog.at_level(logging.ERROR, logger="parcelwatch"):
+        for _ in range(6):  # enough failures in a row to open the circuit
+            bed.poll()
+    status = bed.status()
+    assert [a["source"] for a in status["alarms"]] == ["carrier:seventeentrack"]
+    assert "unreachable" in status["alarms"][0]["message"] and "ALARM " in status["human"]
+    assert any(r.getMessage() == "carrier unreachable" for r in caplog.records)
+    assert bed.events(NUMBERS["correios"]) == 2  # Correios unaffected throughout
+    emulator.set_faults(None)
+    bed.clock.set(bed.clock() + timedelta(hours=3))
+    bed.world.set_clock(bed.clock())
+    bed.poll()
+    assert bed.status()["alarms"] == [] and bed.events(NUMBERS["seventeentrack"]) == 2
