@@ -46,6 +46,19 @@ def _runtime_on(bed: Bed, url: str, timeout: float = 30, extra: Any = None) -> A
     return runtime
 
 
+def _poll_and_close(runtime: Any) -> None:
+    """One poll and the runtime's close in the same event loop (its HTTP connections live there)."""
+
+    async def go() -> None:
+        try:
+            await runtime.poller.run_once()
+        finally:
+            await runtime.close()
+            runtime.poller.engine.dispose()
+
+    asyncio.run(go())
+
+
 def _events(bed: Bed) -> dict[str, int]:
     return {n: bed.events(n) for n in NUMBERS.values()}
 
@@ -66,9 +79,7 @@ def test_a_full_database_fails_the_poll_cleanly_and_resumes(bed: Bed) -> None:
 
     runtime = _runtime_on(bed, bed.url, extra=full)
     with pytest.raises(OperationalError, match="database or disk is full"):
-        asyncio.run(runtime.poller.run_once())
-    asyncio.run(runtime.close())
-    runtime.poller.engine.dispose()
+        _poll_and_close(runtime)
     assert _integrity(bed) == "ok"
     assert set(_events(bed).values()) <= {
         0,
@@ -88,9 +99,7 @@ def test_a_read_only_database_fails_clearly_and_resumes(bed: Bed) -> None:
 
     runtime = _runtime_on(bed, url, extra=pragmas)
     with pytest.raises(OperationalError, match="readonly"):
-        asyncio.run(runtime.poller.run_once())
-    asyncio.run(runtime.close())
-    runtime.poller.engine.dispose()
+        _poll_and_close(runtime)
     assert _integrity(bed) == "ok" and _events(bed) == {n: 0 for n in NUMBERS.values()}
     bed.poll()  # remounted read-write
     assert _events(bed) == {n: 2 for n in NUMBERS.values()}
@@ -113,11 +122,9 @@ def test_a_locked_database_is_a_clear_error_past_the_busy_timeout(bed: Bed) -> N
     runtime = _runtime_on(bed, bed.url, timeout=0.2)
     try:
         with pytest.raises(OperationalError, match="database is locked"):
-            asyncio.run(runtime.poller.run_once())
+            _poll_and_close(runtime)
     finally:
         locker.join()
-        asyncio.run(runtime.close())
-        runtime.poller.engine.dispose()
     assert _integrity(bed) == "ok"
     bed.poll()  # the lock is gone: the next run does the work
     assert _events(bed) == {n: 2 for n in NUMBERS.values()}
