@@ -191,7 +191,11 @@ class Window(_Strict):
     def _tz(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (
+            ZoneInfoNotFoundError,
+            ValueError,
+            OSError,
+        ):  # OSError: "America" (a folder), too long
             raise ValueError(f"{value!r} is not an IANA time zone") from None
         return value
 

@@ -284,7 +284,11 @@ def validate_record(
     if timezone:
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (
+            ZoneInfoNotFoundError,
+            ValueError,
+            OSError,
+        ):  # OSError: "America" (a folder), too long
             bad("timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Sao_Paulo)")
 
     channel = text("channel").lower()

@@ -30,6 +30,7 @@ from carriers.base import (
     TrackEvent,
     TrackResult,
 )
+from carriers.breaker import CircuitBreaker
 from carriers.status import Status
 from daemon.alarms import clear_alarm, raise_alarm
 from daemon.db import rowcount, session_scope
@@ -210,6 +211,7 @@ class Poller:
         for item in items:
             by_number[item.number].append(item)
         numbers = list(by_number)
+        last_failure = ""
         for start in range(0, len(numbers), adapter.batch_size):
             batch = numbers[start : start + adapter.batch_size]
             self._renew([i for n in batch for i in by_number[n]])
@@ -235,8 +237,25 @@ class Poller:
                 )
                 return
             self._store_results(results, by_number, report)
+            failed = [r.detail for r in results if isinstance(r, TemporaryFailure)]
+            last_failure = failed[-1] if failed else last_failure
+        breaker = getattr(adapter, "breaker", None)
+        down = isinstance(breaker, CircuitBreaker) and (
+            breaker.consecutive_failures >= breaker.failure_threshold
+        )
         with session_scope(self.engine) as session:
-            clear_alarm(session, f"carrier:{name}", self.clock())
+            if down and isinstance(breaker, CircuitBreaker):
+                # Not a blip: enough requests in a row failed to open the circuit. A person
+                # should know the carrier is down (and it clears itself when it answers again).
+                message = (
+                    f"{name} unreachable: {breaker.consecutive_failures} requests in a row "
+                    f"failed (last: {last_failure[:200]})"
+                )
+                log.error("carrier unreachable", extra={"carrier": name, "reason": message})
+                raise_alarm(session, f"carrier:{name}", message, self.clock())
+                report.alarms.append(message)
+            else:
+                clear_alarm(session, f"carrier:{name}", self.clock())
 
     def _renew(self, items: Sequence[_Claimed]) -> None:
         """A live daemon keeps its claim while it works through a long cycle."""

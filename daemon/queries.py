@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
+from daemon.alarms import open_alarms
 from daemon.config import STAGE_KINDS, Config
 from daemon.models import Order, OrderState, Outreach, Shipment, TrackingEvent
 
@@ -80,9 +81,11 @@ class StatusSummary:
     by_country_status: dict[str, dict[str, int]]
     past_stage: dict[str, dict[str, int]]  # country -> stage kind -> open orders at or past it
     outreach_states: dict[str, int]
+    alarms: list[dict[str, Any]] = field(default_factory=list)  # open ones, oldest first
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "alarms": self.alarms,
             "open_orders": self.open_orders,
             "open_shipments": self.open_shipments,
             "by_country_status": self.by_country_status,
@@ -108,6 +111,16 @@ def status_summary(engine: Engine, config: Config, now: datetime) -> StatusSumma
             )
         ).all()
         outreach = session.execute(select(col(Outreach.state))).scalars().all()
+        alarms = [
+            {
+                "source": a.source,
+                "message": a.message,
+                "count": a.count,
+                "since": a.first_at.isoformat(),
+                "last": a.last_at.isoformat(),
+            }
+            for a in open_alarms(session)
+        ]
     country_of = {pk: country for pk, country, _ in orders}
     for order_pk, status in shipments:
         if order_pk not in open_pks:
@@ -133,4 +146,5 @@ def status_summary(engine: Engine, config: Config, now: datetime) -> StatusSumma
         by_country_status={c: dict(v) for c, v in sorted(by_country_status.items())},
         past_stage={c: dict(v) for c, v in sorted(past_stage.items()) if v},
         outreach_states=dict(Counter(outreach)),
+        alarms=alarms,
     )

@@ -40,7 +40,7 @@ _VARIANT_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 def _check_timezone(name: str) -> None:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" (a folder), too long
         raise ValueError(f"timezone {name!r} is not an IANA time zone") from None
 
 

@@ -13,6 +13,7 @@ from daemon.cli import (
     db_cmd,
     log_cmd,
     orders_cmd,
+    purge_cmd,
     run_cmd,
     sim_cmd,
     status_cmd,
@@ -49,6 +50,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(orders_cmd.app, name="orders")
 app.add_typer(log_cmd.app, name="log")
 app.command("status")(status_cmd.status)
+app.command("purge")(purge_cmd.purge)
 app.command("demo")(sim_cmd.demo)
 app.command("replay")(sim_cmd.replay)
 app.command("run")(run_cmd.run)

@@ -33,7 +33,9 @@ def default_owner() -> str:
 
 def recover_own_leftovers(engine: Engine, owner: str) -> int:
     """At start-up, whatever this instance had claimed before it stopped is dead: sends it left in
-    'sending' go to a person (the server may have accepted them); shipment leases are released."""
+    'sending' go to a person (the server may have accepted them); its other leases (shipments, and
+    log rows it had claimed but not yet started sending) are released, so the restarted daemon does
+    not wait for them to run out."""
     held = hold_interrupted_sends(
         engine,
         OUTREACH.c.lease_owner == owner,
@@ -41,6 +43,11 @@ def recover_own_leftovers(engine: Engine, owner: str) -> int:
         "at start-up (the last run stopped mid-send)",
     )
     with session_scope(engine) as session:
+        session.execute(
+            update(OUTREACH)
+            .where(OUTREACH.c.lease_owner == owner)  # its sending rows were held just above
+            .values(lease_owner="", lease_until=None)
+        )
         session.execute(
             update(SHIPMENTS)
             .where(SHIPMENTS.c.lease_owner == owner)

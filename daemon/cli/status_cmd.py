@@ -17,12 +17,21 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Open shipments by destination and status, and open orders at or past each stage."""
+    """Open alarms, open shipments by destination and status, open orders at or past each stage."""
     st = state(ctx)
     summary = status_summary(st.engine(), st.config(), utcnow())
     if as_json:
         print_json(summary.as_dict())
         return
+    if summary.alarms:  # one plain line each: a person must act, and grep must find them
+        for alarm in summary.alarms:
+            out.print(
+                f"ALARM {alarm['source']}: {alarm['message']} (since {alarm['since']}, "
+                f"{alarm['count']} times)",
+                markup=False,
+            )
+    else:
+        out.print("no open alarms", markup=False)
     out.print(
         f"{summary.open_orders} open orders, {summary.open_shipments} open shipments", markup=False
     )
