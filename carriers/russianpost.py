@@ -271,17 +271,25 @@ def _batch_alarm(error: BatchError) -> None:
         raise CarrierAlarm(CARRIER, f"batch service error {error.code}: {error.name}")
 
 
-def parse_ticket_response(body: bytes | str) -> str | BatchError:
-    """The ticket id from a `getTicket` answer, or its error (auth errors raise CarrierAlarm)."""
+def _batch_response(body: bytes | str, name: str) -> ET.Element | BatchError:
+    """The `name` element of a batch-service answer, or why there is none (unreadable, a fault)."""
     root = _parse_xml(body)
     if root is None:
         return BatchError(-1, "unreadable answer")
     fault = find_fault(root)
     if fault is not None:
         return BatchError(-1, f"fault: {fault.reason}")
-    response = next(_iter(root, "ticketResponse"), None)
+    response = next(_iter(root, name), None)
     if response is None:
-        return BatchError(-1, "no ticketResponse")
+        return BatchError(-1, f"no {name}")
+    return response
+
+
+def parse_ticket_response(body: bytes | str) -> str | BatchError:
+    """The ticket id from a `getTicket` answer, or its error (auth errors raise CarrierAlarm)."""
+    response = _batch_response(body, "ticketResponse")
+    if isinstance(response, BatchError):
+        return response
     error = _batch_error(_child(response, "error"))
     if error is not None:
         _batch_alarm(error)
@@ -296,15 +304,9 @@ def parse_answer_by_ticket(body: bytes | str) -> dict[str, TrackResult] | BatchE
     Error 6 (not ready) and 17 (expired) come back as BatchError for the caller to act on; per item,
     error 12 is NotFound and a format error is InvalidNumber.
     """
-    root = _parse_xml(body)
-    if root is None:
-        return BatchError(-1, "unreadable answer")
-    fault = find_fault(root)
-    if fault is not None:
-        return BatchError(-1, f"fault: {fault.reason}")
-    response = next(_iter(root, "answerByTicketResponse"), None)
-    if response is None:
-        return BatchError(-1, "no answerByTicketResponse")
+    response = _batch_response(body, "answerByTicketResponse")
+    if isinstance(response, BatchError):
+        return response
     error = _batch_error(_child(response, "error"))
     value = _child(response, "value")
     if error is None and value is not None:
