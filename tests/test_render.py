@@ -1,5 +1,5 @@
 """Every buyer kind in every shipped language renders, keeps the content rules and treats buyer data as
-data: the promises of issue 5's templates, checked over the whole template tree."""
+data: the promises the message templates make, checked over the whole template tree."""
 
 from __future__ import annotations
 
