@@ -186,10 +186,10 @@ class Decider:
             history = logged.get(order.id, [])
             decision = decide(facts, ships, window, history, now)
             self._record(session, order, ships, decision, now, report, planned)
-            wake = next_decision_at(facts, ships, window, history, now)
-            wake = min(wake, now + MAX_SLEEP) if wake is not None else now + MAX_SLEEP
-            if order.state != OrderState.OPEN and wake is not None:
-                wake = now + MAX_SLEEP
+            wake = now + MAX_SLEEP  # a closed, disputed or opted-out order: the daily safety net
+            if order.state == OrderState.OPEN:
+                soonest = next_decision_at(facts, ships, window, history, now)
+                wake = min(soonest, wake) if soonest is not None else wake
             wakes.append({"wake_id": order.id, "decide_after": wake})
             report.orders += 1
         if planned:

@@ -101,7 +101,7 @@ from datetime import datetime, timedelta
 
 from carriers.status import Status
 from daemon.config import Window
-from daemon.models import OrderState, OutreachState
+from daemon.models import PENDING_STATES, OrderState, OutreachState
 from messages.kinds import Audience, Kind
 
 DAY = timedelta(days=1)
@@ -132,15 +132,9 @@ _HELD_BY_OFFER = frozenset({Kind.CUSTOMS_HOLD, Kind.REVIEW_REQUEST, Kind.TRACKIN
 
 # Logged in one of these, an outreach no longer counts (a refund offer no longer stops anything).
 DEAD_STATES = frozenset({OutreachState.REJECTED, OutreachState.WITHDRAWN, OutreachState.SKIPPED})
-# Not yet sent, so still withdrawable.
-PENDING_STATES = frozenset(
-    {
-        OutreachState.PLANNED,
-        OutreachState.AWAITING_APPROVAL,
-        OutreachState.APPROVED,
-        OutreachState.NEEDS_REVIEW,
-    }
-)
+# Not known to be sent, so still withdrawable: what would go out unless someone acts, and a send
+# whose outcome a person has yet to check.
+WITHDRAWABLE_STATES = PENDING_STATES | {OutreachState.NEEDS_REVIEW}
 
 _NOT_ON_ITS_WAY = frozenset({Status.DELIVERED, Status.RETURNING, Status.RETURNED})
 _WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_PICKUP})
@@ -747,7 +741,7 @@ def _withdrawals(case: _Case) -> list[Withdrawal]:
     withdrawals: list[Withdrawal] = []
     open_order = case.order.state is OrderState.OPEN
     for (kind, trigger), entry in sorted(case.logged.items()):
-        if entry.state not in PENDING_STATES or kind.audience is Audience.STAFF:
+        if entry.state not in WITHDRAWABLE_STATES or kind.audience is Audience.STAFF:
             continue
         if not open_order:
             reason = f"order is {case.order.state}: nothing more goes to the buyer"
