@@ -58,6 +58,7 @@ class DecideReport:
     planned: int = 0
     skipped: int = 0
     withdrawn: int = 0
+    refresh: int = 0  # shipments asked to be polled now because a decision waits on them
     by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -160,6 +161,7 @@ class Decider:
         # Written for the whole chunk at its end, one executemany each: log rows and wake times.
         planned: list[dict[str, Any]] = []
         wakes: list[dict[str, Any]] = []
+        refresh: list[int] = []  # shipments whose fresh answer a decision waits for (policy F1)
         for order in orders:
             waiting = [s for s in shipments.get(order.id, []) if s.first_polled_at is None]
             if waiting and now - order.created_at < FIRST_POLL_GRACE:
@@ -178,6 +180,7 @@ class Decider:
                     status=Status(s.status) if s.status else None,
                     events=tuple(events.get(s.id, ())),
                     first_polled_at=s.first_polled_at,
+                    answered_at=s.last_polled_at,
                     number_warning=_warning(s),
                 )
                 for s in shipments.get(order.id, [])
@@ -186,6 +189,12 @@ class Decider:
             history = logged.get(order.id, [])
             decision = decide(facts, ships, window, history, now)
             self._record(session, order, ships, decision, now, report, planned)
+            if decision.awaiting_tracking:
+                refresh += [
+                    s.id
+                    for s in shipments[order.id]
+                    if s.tracking_number in decision.awaiting_tracking
+                ]
             wake = now + MAX_SLEEP  # a closed, disputed or opted-out order: the daily safety net
             if order.state == OrderState.OPEN:
                 soonest = next_decision_at(facts, ships, window, history, now)
@@ -204,6 +213,17 @@ class Decider:
         if wakes:
             session.connection().execute(
                 update(ORDERS).where(ORDERS.c.id == bindparam("wake_id")), wakes
+            )
+        if refresh:
+            report.refresh += len(refresh)
+            session.execute(
+                update(SHIPMENTS)
+                .where(
+                    SHIPMENTS.c.id.in_(refresh),
+                    SHIPMENTS.c.closed.is_(False),
+                    SHIPMENTS.c.next_check_at > now,
+                )
+                .values(next_check_at=now)
             )
 
     def _record(

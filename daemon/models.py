@@ -120,6 +120,7 @@ class Shipment(SQLModel, table=True):
     status_at: datetime | None = _utc()
     last_event_at: datetime | None = _utc()
     delivered_at: datetime | None = _utc()
+    # The carrier's first and latest answer (found or not); a failed poll sets neither.
     first_polled_at: datetime | None = _utc()
     last_polled_at: datetime | None = _utc()
     next_check_at: datetime | None = _utc()

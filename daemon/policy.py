@@ -80,6 +80,19 @@ Stop rules
       come: the seller still needs to know a tracking number is wrong.
   P4. Idempotence: anything whose (kind, trigger) is in the log is never returned again.
 
+Fresh tracking (telling "the parcel is stuck" from "our data is stale")
+  F1. Stage messages and the refund follow-up are decided on tracking at least as new as the moment
+      they fell due: while a shipment still on its way was last answered by its carrier before that
+      moment (a poll is late, failing, or simply has not run yet since), every stage due now waits
+      and the decision names the numbers it waits for, so the caller can poll them at once.
+  F2. Stale data does not silence the buyer: `STALE_GRACE` after a stage fell due it is decided on
+      what we have, and its reason says since when the carrier has not answered.
+  F3. Stalled (S4) means stuck as far as the carrier can tell: the threshold must be crossed by the
+      time of the shipment's last answer. A crossing the carrier has not confirmed within
+      `STALE_GRACE` is not a stall (the aggregator stopped, or the number changed): the stage keeps
+      its window day.
+  A shipment never answered yet is judged as before (the decide job waits for a first poll).
+
 Withdrawals (decided first; the rest of the decision sees them as withdrawn)
   W1. A refund offer not yet sent (planned, awaiting approval, approved, needs review) is withdrawn
       when any shipment has an event after the offer was created (the parcel moved again, or was
@@ -108,6 +121,10 @@ DAY = timedelta(days=1)
 
 # Not in the Window yet; a candidate for `tracking.refund_followup_days`.
 REFUND_FOLLOWUP_DAYS = 7
+# F2: how long a stage waits for a fresh carrier answer before it is decided on stale data.
+STALE_GRACE = timedelta(days=1)
+# F1: when to look again at an order whose stages wait for a fresh answer (the poll is asked at once).
+STALE_RETRY = timedelta(minutes=30)
 
 STAGE_TRIGGER = "stage"
 ORDER_TRIGGER = "order"
@@ -180,6 +197,8 @@ class ShipmentFacts:
     events: tuple[EventFacts, ...] = ()
     first_polled_at: datetime | None = None
     number_warning: str | None = None  # `carriers.numbers.identify(n).warning`
+    # When the carrier last answered for this number (F1-F3); None: never, or not known.
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +256,8 @@ class Withdrawal:
 class Decision:
     intents: tuple[Intent, ...] = ()
     withdrawals: tuple[Withdrawal, ...] = ()
+    # F1: tracking numbers whose fresh answer the stages due now wait for.
+    awaiting_tracking: tuple[str, ...] = ()
 
 
 # --- Reading the tracking ----------------------------------------------------------------------
@@ -442,6 +463,14 @@ class _Case:
     def never_found(self) -> list[_Parcel]:
         return [p for p in self.parcels if p.never_found]
 
+    def stale_for(self, moment: datetime) -> list[_Parcel]:
+        """Shipments on their way whose carrier last answered before `moment` (F1)."""
+        return [
+            p
+            for p in self.parcels
+            if p.on_its_way and p.facts.answered_at is not None and p.facts.answered_at < moment
+        ]
+
 
 def _ago(delta: timedelta) -> str:
     days = max(delta // DAY, 0)
@@ -525,6 +554,9 @@ def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, str, bool]]:
         crossed, parcel = stall
         last = parcel.last_event
         assert last is not None
+        answered = parcel.facts.answered_at
+        if answered is not None and answered < crossed and case.now >= crossed + STALE_GRACE:
+            return options  # F3: never confirmed by the carrier; stale, not stuck
         options.append(
             (
                 crossed,
@@ -771,6 +803,40 @@ def _moved_since(case: _Case, moment: datetime) -> str:
     )
 
 
+_NEEDS_FRESH_TRACKING = frozenset({*STAGE_KINDS, Kind.REFUND_FOLLOWUP})
+
+
+def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str, ...]]:
+    """F1, F2: hold every stage due now while one waits for a fresh carrier answer (holding only
+    some would let a lower stage out alone, then the higher one after it: a burst); past the
+    grace, let them through with the staleness in their reason."""
+    waits: set[str] = set()
+    stale_notes: dict[int, str] = {}
+    for i, due in enumerate(due_now):
+        if due.kind not in _NEEDS_FRESH_TRACKING:
+            continue
+        stale = case.stale_for(due.due_at)
+        if not stale:
+            continue
+        if case.now < due.due_at + STALE_GRACE:
+            waits.update(p.number for p in stale)
+            continue
+        oldest = min(stale, key=lambda p: p.facts.answered_at or case.now)
+        answered = oldest.facts.answered_at or case.now
+        stale_notes[i] = (
+            f"; tracking may be stale: no answer from the carrier for {oldest.number} "
+            f"since {_date(answered)}"
+        )
+    if waits:
+        others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
+        return others, tuple(sorted(waits))
+    noted = [
+        replace(d, reason=d.reason + stale_notes[i]) if i in stale_notes else d
+        for i, d in enumerate(due_now)
+    ]
+    return noted, ()
+
+
 def _catch_up(dues: list[_Due]) -> list[_Due]:
     """S6, S7: of the stages due now, produce only the most advanced; skip the rest."""
     walk: list[_Due] = []
@@ -849,6 +915,7 @@ def decide(
         ]
         case = _Case(order, shipments, window, logged, now)
     due_now = [d for d in _all_dues(case) if d.due_at <= now]
+    due_now, awaiting = _fresh_only(case, due_now)
     stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
     offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
     others: list[_Due] = []
@@ -860,7 +927,7 @@ def decide(
         others.append(due)
     intents = [intent for due in stages + others for intent in _intents(case, due)]
     intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
-    return Decision(tuple(intents), tuple(withdrawals))
+    return Decision(tuple(intents), tuple(withdrawals), awaiting)
 
 
 def next_decision_at(
@@ -885,6 +952,8 @@ def next_decision_at(
     after += [as_logged(intent, now) for intent in decision.intents]
     case = _Case(order, shipments, window, after, now)
     times = [d.due_at for d in _all_dues(case) if d.due_at > now and not d.moving]
+    if decision.awaiting_tracking:
+        times.append(now + STALE_RETRY)
     return min(times, default=None)
 
 

@@ -325,9 +325,11 @@ class Poller:
         self, item: _Claimed, result: TrackResult, now: datetime, report: PollReport
     ) -> _Planned:
         """What one answer changes on its shipment (nothing is written yet)."""
-        values: dict[str, Any] = {"last_polled_at": now, **release_values()}
-        if item.status == "":
-            values["first_polled_at"] = now
+        values: dict[str, Any] = dict(release_values())
+        if not isinstance(result, TemporaryFailure):
+            values["last_polled_at"] = now  # the carrier's last answer: policy F1-F3 read it
+            if item.status == "":
+                values["first_polled_at"] = now
         events: Sequence[TrackEvent] = ()
         changed_status: str | None = None
         if isinstance(result, Tracked):

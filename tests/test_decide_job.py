@@ -136,3 +136,33 @@ def test_the_next_decision_time_is_stored(brazil: tuple[Workspace, Decider, Cloc
         order = s.execute(select(Order).where(Order.order_id == "AE-1001")).scalar_one()  # type: ignore[arg-type]
     assert order.decide_after is not None
     assert clock.now < order.decide_after <= clock.now + timedelta(days=1)
+
+
+def test_a_stage_on_stale_tracking_waits_and_asks_for_a_poll_now(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    _, decider, clock = brazil
+    number = "QQ850419295BR"
+    _event(decider, number, 3, "in_transit", "Objeto postado")
+    _event(decider, number, 20, "in_transit", "Objeto em trânsito")
+    answered = SHIPPED + timedelta(days=29, hours=20)  # the evening before the tracking update
+    later = SHIPPED + timedelta(days=31)
+    with Session(decider.engine) as s:
+        s.execute(update(Shipment).values(last_polled_at=answered, next_check_at=later))  # type: ignore[arg-type]
+        s.commit()
+    clock.now = SHIPPED + timedelta(days=30, hours=2)
+    report = asyncio.run(decider.run_once())
+    assert _log(decider) == [] and report.refresh == 1
+    with Session(decider.engine) as s:
+        ship = s.execute(select(Shipment).where(Shipment.tracking_number == number)).scalar_one()  # type: ignore[arg-type]
+        order = s.execute(select(Order).where(Order.order_id == "AE-1001")).scalar_one()  # type: ignore[arg-type]
+        assert ship.next_check_at == clock.now  # polled at once, not tomorrow
+        assert order.decide_after == clock.now + timedelta(minutes=30)
+        # The poll answers: nothing new, but the answer is fresh.
+        s.execute(update(Shipment).values(last_polled_at=clock.now, next_check_at=later))  # type: ignore[arg-type]
+        s.commit()
+    clock.now += timedelta(minutes=30)
+    asyncio.run(decider.run_once())
+    rows = _log(decider)
+    assert [(r.kind, r.state) for r in rows] == [("tracking_update", "planned")]
+    assert "stale" not in rows[0].reason

@@ -6,6 +6,7 @@ which the daemon decides, and what it must (and must not) produce.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from carriers.status import Status
 from daemon.models import OrderState, OutreachState
 from daemon.policy import (
+    STALE_GRACE,
+    STALE_RETRY,
     Intent,
     OrderFacts,
     ShipmentFacts,
@@ -295,6 +298,88 @@ def test_caught_up_stall_reassurance_supersedes_the_tracking_update() -> None:
     decision = decide(order("BR"), [parcel], BR, [], day(35))
     assert produced(decision.intents) == [Kind.REASSURANCE]
     assert [i.kind for i in decision.intents if i.skipped] == [Kind.TRACKING_UPDATE]
+
+
+# --- Fresh tracking: stuck or stale (F1-F3) ---------------------------------------------------
+
+
+def answered(parcel: ShipmentFacts, at_day: float) -> ShipmentFacts:
+    return replace(parcel, answered_at=day(at_day))
+
+
+def test_stage_waits_for_an_answer_newer_than_its_day_and_names_the_number_to_poll() -> None:
+    # The reassurance fell due at day 45 00:00; the carrier last answered the evening before.
+    stale = answered(BR_STEADY, 44.9)
+    now = day(45.2)
+    decision = decide(order("BR"), [stale], BR, [logged(Kind.TRACKING_UPDATE, 30)], now)
+    assert decision.intents == ()
+    assert decision.awaiting_tracking == (NUMBER,)
+    waiting = next_decision_at(order("BR"), [stale], BR, [logged(Kind.TRACKING_UPDATE, 30)], now)
+    assert waiting == now + STALE_RETRY
+    # Once the poll has answered, the same decision goes out.
+    fresh = answered(BR_STEADY, 45.1)
+    decision = decide(order("BR"), [fresh], BR, [logged(Kind.TRACKING_UPDATE, 30)], now)
+    assert produced(decision.intents) == [Kind.REASSURANCE]
+    assert decision.awaiting_tracking == ()
+    assert "stale" not in decision.intents[0].reason
+
+
+def test_a_fresh_answer_showing_delivery_stops_the_stage_a_stale_one_would_have_sent() -> None:
+    history = [logged(Kind.TRACKING_UPDATE, 30)]
+    before = answered(shipment(*moving(2, 10, 20, 30, 40)), 44.5)
+    assert decide(order("BR"), [before], BR, history, day(45.1)).intents == ()
+    after = answered(shipment(*moving(2, 10, 20, 30, 40), ev(44.8, Status.DELIVERED)), 45.2)
+    decision = decide(order("BR"), [after], BR, history, day(45.3))
+    assert Kind.REASSURANCE not in produced(decision.intents)
+    assert produced(decision.intents) == [Kind.DELIVERED]
+
+
+def test_stale_tracking_holds_the_whole_catch_up_not_just_part_of_it() -> None:
+    stale = answered(BR_STEADY, 29)
+    decision = decide(order("BR"), [stale], BR, [], day(45.5))
+    assert decision.intents == ()  # neither the tracking update nor the reassurance alone
+
+
+def test_event_messages_do_not_wait_for_fresh_tracking() -> None:
+    held = answered(shipment(*moving(2, 10), ev(30.3, Status.CUSTOMS_HOLD)), 30.5)
+    late = answered(shipment(*moving(2, 10), number=OTHER_NUMBER), 29.5)
+    decision = decide(order("BR"), [held, late], BR, [], day(30.6))
+    assert produced(decision.intents) == [Kind.CUSTOMS_HOLD]
+    assert decision.awaiting_tracking == (OTHER_NUMBER,)  # the tracking update waits for it
+
+
+def test_past_the_grace_a_stage_goes_out_on_stale_data_and_says_so() -> None:
+    stale = answered(BR_STEADY, 40)
+    now = day(45) + STALE_GRACE
+    decision = decide(order("BR"), [stale], BR, [logged(Kind.TRACKING_UPDATE, 30)], now)
+    assert produced(decision.intents) == [Kind.REASSURANCE]
+    assert decision.awaiting_tracking == ()
+    assert f"no answer from the carrier for {NUMBER} since {day(40):%Y-%m-%d}" in (
+        decision.intents[0].reason
+    )
+
+
+def test_a_stall_the_carrier_never_confirmed_is_stale_data_not_a_stuck_parcel() -> None:
+    # Last event day 3, stall threshold (20 days) crossed day 23; the carrier went silent on day 10.
+    silent = answered(shipment(ev(3, Status.IN_TRANSIT)), 10)
+    assert decide(order("BR"), [silent], BR, [], day(23.5)).awaiting_tracking == (NUMBER,)
+    # A day later nothing has confirmed the stall: no reassurance brought forward.
+    assert decide(order("BR"), [silent], BR, [], day(24.5)).intents == ()
+    # Confirmed by an answer after the crossing, it is a stall.
+    confirmed = answered(shipment(ev(3, Status.IN_TRANSIT)), 24)
+    decision = decide(order("BR"), [confirmed], BR, [], day(24.5))
+    assert produced(decision.intents) == [Kind.REASSURANCE]
+    assert "stalled: no new event" in decision.intents[0].reason
+
+
+def test_a_delivered_shipment_of_the_order_does_not_need_fresh_answers() -> None:
+    delivered = answered(
+        shipment(*moving(2, 10), ev(20, Status.DELIVERED), number=OTHER_NUMBER), 20
+    )
+    moving_on = answered(BR_STEADY, 45.1)
+    history = [logged(Kind.TRACKING_UPDATE, 30)]
+    decision = decide(order("BR"), [delivered, moving_on], BR, history, day(45.2))
+    assert produced(decision.intents) == [Kind.REASSURANCE]
 
 
 # --- Tracking never found and invalid numbers -------------------------------------------------

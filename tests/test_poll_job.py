@@ -259,3 +259,25 @@ def test_claims_never_polled_shipments_first_then_the_longest_overdue(
     assert {c.number for c in poller._claim(now)} == {"NEVER", "LATE"}
     assert {c.number for c in poller._claim(now)} == {"SOON"}
     assert poller._claim(now) == []
+
+
+def test_a_failed_poll_leaves_the_last_answer_time_alone(
+    setup: tuple[World, object, VirtualClock],
+) -> None:
+    """The policy tells a stuck parcel from stale data by the carrier's last answer (F1-F3)."""
+    world, runtime, clock = setup
+    poller = runtime.poller  # type: ignore[attr-defined]
+    clock.set(T0 + timedelta(days=5))
+    world.set_clock(clock())
+    asyncio.run(poller.run_once())
+    answered = clock()
+    for emulator in world.carriers.emulators.values():  # type: ignore[attr-defined]
+        emulator.set_faults({"rules": [{"fault": "500"}]})
+    clock.set(T0 + timedelta(days=6))
+    _due_now(poller.engine)
+    report = asyncio.run(poller.run_once())
+    assert report.checked == 0 and sum(report.failures.values()) == 2
+    with Session(poller.engine) as s:
+        ships = list(s.execute(select(Shipment)).scalars())
+    assert [x.last_polled_at for x in ships] == [answered, answered]
+    assert all(x.first_polled_at == answered and x.poll_error for x in ships)
