@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 from daemon.alarms import open_alarms
 from daemon.config import STAGE_KINDS, Config
 from daemon.models import Order, OrderState, Outreach, Shipment, TrackingEvent
+from daemon.policy import STALE_GRACE
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,14 @@ class StatusSummary:
     past_stage: dict[str, dict[str, int]]  # country -> stage kind -> open orders at or past it
     outreach_states: dict[str, int]
     alarms: list[dict[str, Any]] = field(default_factory=list)  # open ones, oldest first
+    # Open shipments whose carrier has not answered for longer than the policy's grace, by the
+    # tracking API watching them: "our data is stale", as opposed to a parcel that is stuck.
+    stale_tracking: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "alarms": self.alarms,
+            "stale_tracking": self.stale_tracking,
             "open_orders": self.open_orders,
             "open_shipments": self.open_shipments,
             "by_country_status": self.by_country_status,
@@ -106,9 +111,12 @@ def status_summary(engine: Engine, config: Config, now: datetime) -> StatusSumma
         ).all()
         open_pks = {pk for pk, _, _ in orders}
         shipments = session.execute(
-            select(col(Shipment.order_pk), col(Shipment.status)).where(
-                col(Shipment.closed).is_(False)
-            )
+            select(
+                col(Shipment.order_pk),
+                col(Shipment.status),
+                col(Shipment.adapter),
+                col(Shipment.last_polled_at),
+            ).where(col(Shipment.closed).is_(False))
         ).all()
         outreach = session.execute(select(col(Outreach.state))).scalars().all()
         alarms = [
@@ -122,13 +130,16 @@ def status_summary(engine: Engine, config: Config, now: datetime) -> StatusSumma
             for a in open_alarms(session)
         ]
     country_of = {pk: country for pk, country, _ in orders}
-    for order_pk, status in shipments:
+    stale: Counter[str] = Counter()
+    for order_pk, status, adapter, answered_at in shipments:
         if order_pk not in open_pks:
             continue
+        if answered_at is not None and now - answered_at > STALE_GRACE:
+            stale[adapter or "unrouted"] += 1
         open_shipments += 1
         country = country_of[order_pk]
         by_country_status.setdefault(country, Counter())[status or "not_checked_yet"] += 1
-    undelivered = {pk for pk, status in shipments if pk in open_pks}
+    undelivered = {row.order_pk for row in shipments if row.order_pk in open_pks}
     for pk, country, shipped_at in orders:
         open_orders += 1
         if pk not in undelivered:
@@ -147,4 +158,5 @@ def status_summary(engine: Engine, config: Config, now: datetime) -> StatusSumma
         past_stage={c: dict(v) for c, v in sorted(past_stage.items()) if v},
         outreach_states=dict(Counter(outreach)),
         alarms=alarms,
+        stale_tracking=dict(sorted(stale.items())),
     )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlmodel import Session
 
 from daemon.db import make_engine
+from daemon.leases import SHIPMENTS
 from daemon.models import Order, Shipment
 from tests.conftest import Workspace, copy_fixture
 
@@ -187,8 +189,27 @@ def test_status_counts_open_shipments_and_stages(upgraded: Workspace) -> None:
     assert summary["open_orders"] == 4
     assert summary["open_shipments"] == 5
     assert summary["by_country_status"]["RU"] == {"not_checked_yet": 2}
+    assert summary["stale_tracking"] == {}
     human = upgraded.run("status")
     assert "4 open orders, 5 open shipments" in human.stdout
+    assert "tracking stale" not in human.stdout
+
+
+def test_status_tells_stale_tracking_apart(upgraded: Workspace) -> None:
+    fixture = copy_fixture("orders_good.csv", upgraded.root)
+    upgraded.run("orders", "import", str(fixture))
+    engine = make_engine(upgraded.database_url)
+    with engine.begin() as conn:
+        first, second = conn.execute(select(SHIPMENTS.c.id).order_by(SHIPMENTS.c.id).limit(2))
+        now = datetime.now(UTC)
+        conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id == first.id)
+                     .values(adapter="correios", last_polled_at=now - timedelta(days=3)))  # fmt: skip
+        conn.execute(update(SHIPMENTS).where(SHIPMENTS.c.id == second.id)
+                     .values(adapter="correios", last_polled_at=now - timedelta(hours=2)))  # fmt: skip
+    summary = json.loads(upgraded.run("status", "--json").stdout)
+    assert summary["stale_tracking"] == {"correios": 1}
+    human = upgraded.run("status").stdout
+    assert "tracking stale (no carrier answer for over a day): correios 1" in human
 
 
 def test_orders_show_unknown_order(upgraded: Workspace) -> None:

@@ -35,6 +35,9 @@ def status(
     out.print(
         f"{summary.open_orders} open orders, {summary.open_shipments} open shipments", markup=False
     )
+    if summary.stale_tracking:
+        carriers = ", ".join(f"{k} {v}" for k, v in summary.stale_tracking.items())
+        out.print(f"tracking stale (no carrier answer for over a day): {carriers}", markup=False)
     statuses = sorted({s for counts in summary.by_country_status.values() for s in counts})
     if statuses:
         table = Table("country", *statuses, title="Open shipments by status")
