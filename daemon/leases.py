@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, or_, select, tuple_, update
 from sqlmodel import Session
 
 from daemon.models import Outreach, Shipment
@@ -62,6 +62,11 @@ def claim(
 def fenced(table: Table, row_id: int, token: int) -> ColumnElement[bool]:
     """The WHERE clause of every write to a claimed row."""
     return and_(table.c.id == row_id, table.c.lease_token == token)
+
+
+def fenced_all(table: Table, pairs: Sequence[tuple[int, int]]) -> ColumnElement[bool]:
+    """`fenced()` for a batch in one statement: each row only with its own (id, token)."""
+    return tuple_(table.c.id, table.c.lease_token).in_(list(pairs))
 
 
 def release_values() -> dict[str, Any]:

@@ -34,7 +34,7 @@ from carriers.breaker import CircuitBreaker
 from carriers.status import Status
 from daemon.alarms import clear_alarm, raise_alarm
 from daemon.db import rowcount, session_scope
-from daemon.leases import SHIPMENTS, claim, fenced, release_values
+from daemon.leases import SHIPMENTS, claim, fenced_all, release_values
 from daemon.models import Order, TrackingEvent
 
 log = logging.getLogger("parcelwatch.poll")
@@ -186,18 +186,25 @@ class Poller:
                 .where(SHIPMENTS.c.id.in_(list(tokens)))
             ).all()
             claimed = []
+            routed: list[dict[str, Any]] = []
             for row in rows:
                 adapter = self.route(row.tracking_number, row.country, row.carrier)
                 if adapter != row.adapter:
-                    session.execute(
-                        update(SHIPMENTS)
-                        .where(fenced(SHIPMENTS, row.id, tokens[row.id]))
-                        .values(adapter=adapter)
+                    routed.append(
+                        {"fence_id": row.id, "fence_token": tokens[row.id], "adapter": adapter}
                     )
                 claimed.append(
                     _Claimed(row.id, tokens[row.id], row.order_pk, row.tracking_number, adapter,
                              row.status, row.last_event_at)
                 )  # fmt: skip
+            if routed:  # first claims: which API watches each new number, in one executemany
+                session.connection().execute(
+                    update(SHIPMENTS).where(
+                        SHIPMENTS.c.id == bindparam("fence_id"),
+                        SHIPMENTS.c.lease_token == bindparam("fence_token"),
+                    ),
+                    routed,
+                )
         return claimed
 
     async def _poll_group(self, name: str, items: list[_Claimed], report: PollReport) -> None:
@@ -261,25 +268,25 @@ class Poller:
         """A live daemon keeps its claim while it works through a long cycle."""
         until = self.clock() + timedelta(seconds=self.lease_seconds)
         with session_scope(self.engine) as session:
-            for item in items:
-                session.execute(
-                    update(SHIPMENTS)
-                    .where(fenced(SHIPMENTS, item.id, item.token))
-                    .values(lease_until=until)
-                )
+            session.execute(
+                update(SHIPMENTS)
+                .where(fenced_all(SHIPMENTS, [(i.id, i.token) for i in items]))
+                .values(lease_until=until)
+            )
 
     def _store_failures(
         self, items: Sequence[_Claimed], detail: str, wait: timedelta, report: PollReport, name: str
     ) -> None:
         now = self.clock()
         report.failures[name] = report.failures.get(name, 0) + len(items)
+        if not items:
+            return
         with session_scope(self.engine) as session:
-            for item in items:
-                session.execute(
-                    update(SHIPMENTS)
-                    .where(fenced(SHIPMENTS, item.id, item.token))
-                    .values(poll_error=detail[:500], next_check_at=now + wait, **release_values())
-                )
+            session.execute(
+                update(SHIPMENTS)
+                .where(fenced_all(SHIPMENTS, [(i.id, i.token) for i in items]))
+                .values(poll_error=detail[:500], next_check_at=now + wait, **release_values())
+            )
 
     def _store_results(
         self,
