@@ -2,7 +2,7 @@
 
 Everything happens in one transaction, so an import is all or nothing. The comparison is done in
 memory against the stored orders named in the file, and new rows go out as driver-level executemany
-(see `_BulkInsert`): a 100k-row file takes seconds, not minutes. Re-importing the same file changes
+(`daemon.bulk`): a 100k-row file takes seconds, not minutes. Re-importing the same file changes
 nothing.
 """
 
@@ -14,9 +14,10 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import col
 
+from daemon.bulk import bulk_insert
 from daemon.db import session_scope
 from daemon.importer import OrderRow
 from daemon.models import Order, Shipment
@@ -75,67 +76,6 @@ class ImportReport:
 _imported = attrgetter(*IMPORTED_COLUMNS)
 
 
-class _BulkInsert:
-    """INSERT many rows of one table with a single driver-level executemany.
-
-    Core's executemany spends most of a large import building and type-processing a parameter
-    dict per row. Here every column's value goes through the same bind processor Core would use
-    (so stored text, e.g. SQLite's datetime format, is identical), but each distinct value of a
-    column is processed once: an import's timestamps and ship dates repeat across thousands of
-    rows. Columns not given get their model default, as Core would fill them in.
-    """
-
-    def __init__(self, connection: Connection, table: Table, given: Sequence[str]) -> None:
-        dialect = connection.dialect
-        quote = dialect.identifier_preparer.quote
-        columns = [c for c in table.columns if not c.primary_key]
-        position = {name: i for i, name in enumerate(given)}
-        self._plan: list[tuple[int, Any, Any]] = []  # (index in given or -1, default, processor)
-        for column in columns:
-            default = None
-            if column.name not in position and column.default is not None:
-                assert column.default.is_scalar, f"{column.name}: only scalar defaults are filled"
-                default = column.default.arg  # type: ignore[attr-defined]
-            processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-            self._plan.append((position.get(column.name, -1), default, processor))
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self._sql = (
-            f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "
-            f"({', '.join(quote(c.name) for c in columns)}) "
-            f"VALUES ({', '.join([mark] * len(columns))})"
-        )
-        self._connection = connection
-
-    def run(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Insert rows given as tuples of the `given` columns, in that order."""
-        if not rows:
-            return
-        columns: list[Sequence[Any]] = []
-        for source, default, processor in self._plan:
-            if source < 0:
-                columns.append([_processed([default], processor)[0]] * len(rows))
-            else:
-                columns.append(_processed([row[source] for row in rows], processor))
-        self._connection.exec_driver_sql(self._sql, list(zip(*columns, strict=True)))
-
-
-def _processed(values: list[Any], processor: Callable[[Any], Any] | None) -> list[Any]:
-    """Values as the driver gets them; each distinct one is processed once."""
-    if processor is None:
-        return values
-    memo: dict[Any, Any] = {None: None}
-    out = []
-    for value in values:
-        try:
-            out.append(memo[value])
-        except KeyError:
-            memo[value] = bound = processor(value)
-            out.append(bound)
-        except TypeError:  # unhashable
-            out.append(processor(value))
-    return out
-
-
 def import_rows(
     engine: Engine, rows: Sequence[OrderRow], now: datetime, progress: Progress | None = None
 ) -> ImportReport:
@@ -143,8 +83,8 @@ def import_rows(
     created = updated = unchanged = added = closed = 0
     with session_scope(engine) as session:
         connection = session.connection()
-        new_orders = _BulkInsert(connection, _ORDERS, _NEW_ORDER_COLUMNS)
-        new_shipments = _BulkInsert(connection, _SHIPMENTS, _NEW_SHIPMENT_COLUMNS)
+        new_orders = bulk_insert(connection.dialect, _ORDERS, _NEW_ORDER_COLUMNS)
+        new_shipments = bulk_insert(connection.dialect, _SHIPMENTS, _NEW_SHIPMENT_COLUMNS)
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             existing = {
@@ -162,7 +102,9 @@ def import_rows(
 
             fresh = [row for row in chunk if row.order_id not in existing]
             if fresh:
-                new_orders.run([(row.order_id, *_imported(row), now, now, now) for row in fresh])
+                new_orders.run(
+                    connection, [(row.order_id, *_imported(row), now, now, now) for row in fresh]
+                )
                 new_pks: dict[str, int] = dict(
                     connection.execute(_ORDER_PKS, {"keys": [row.order_id for row in fresh]}).all()
                 )
@@ -171,7 +113,7 @@ def import_rows(
                     for row in fresh
                     for number in row.tracking_numbers
                 ]  # next_check_at NULL: due at once, the poll job treats it as "never checked"
-                new_shipments.run(shipments)
+                new_shipments.run(connection, shipments)
                 created += len(fresh)
                 added += len(shipments)
 
