@@ -12,6 +12,7 @@ from enum import StrEnum
 from operator import mul
 
 S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
+_ASCII_ZERO_TIMES_WEIGHTS = ord("0") * sum(S10_WEIGHTS)  # digits read as bytes are off by ord("0")
 _S10 = re.compile(r"^([A-Z]{2})(\d{8})(\d)([A-Z]{2})$")
 # Service indicators J and K are reserved by the UPU: no valid item carries them.
 _S10_RESERVED_SERVICE = frozenset("JK")
@@ -78,7 +79,7 @@ def s10_check_digit(serial: str) -> int:
         total = (
             w[0] * d[0] + w[1] * d[1] + w[2] * d[2] + w[3] * d[3]
             + w[4] * d[4] + w[5] * d[5] + w[6] * d[6] + w[7] * d[7]
-            - 48 * sum(w)
+            - _ASCII_ZERO_TIMES_WEIGHTS
         )  # fmt: skip
     else:  # digits of other scripts count by their value, as int() reads them
         total = sum(map(mul, map(int, serial), S10_WEIGHTS))
