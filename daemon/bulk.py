@@ -1,6 +1,6 @@
-"""Inserting many rows at once through the driver's executemany, for the import and the poll job.
+"""Inserting or updating many rows at once through the driver's executemany (import, poll job).
 
-Core's executemany spends most of a large insert building and type-processing a parameter dict per
+Core's executemany spends most of a large write building and type-processing a parameter dict per
 row. Here every value goes through the same bind processor Core would use (so what is stored, e.g.
 SQLite's datetime text, is identical), but each distinct value of a column is processed once:
 timestamps, ship dates and statuses repeat across thousands of rows. Columns not given get their
@@ -56,6 +56,44 @@ class BulkInsert:
             else:
                 columns.append(_processed([row[source] for row in rows], processor))
         connection.exec_driver_sql(self.sql, list(zip(*columns, strict=True)))
+
+
+class BulkUpdate:
+    """`UPDATE table SET <columns> WHERE <key> = ...` taking rows as tuples (new values, then key)."""
+
+    def __init__(
+        self, dialect: Dialect, table: Table, columns: Sequence[str], key: Sequence[str]
+    ) -> None:
+        quote = dialect.identifier_preparer.quote
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._processors = [
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in (*columns, *key)
+        ]
+        self.sql = (
+            f"UPDATE {dialect.identifier_preparer.format_table(table)} "
+            f"SET {', '.join(f'{quote(name)} = {mark}' for name in columns)} "
+            f"WHERE {' AND '.join(f'{quote(name)} = {mark}' for name in key)}"
+        )
+
+    def run(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> int:
+        """Apply every row; returns the rows changed as the driver counts them."""
+        if not rows:
+            return 0
+        values = [
+            _processed([row[i] for row in rows], processor)
+            for i, processor in enumerate(self._processors)
+        ]
+        result = connection.exec_driver_sql(self.sql, list(zip(*values, strict=True)))
+        return int(result.rowcount or 0)
+
+
+@lru_cache(maxsize=32)
+def bulk_update(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], key: tuple[str, ...]
+) -> BulkUpdate:
+    """The statement for this dialect, table, columns and key, built once."""
+    return BulkUpdate(dialect, table, columns, key)
 
 
 @lru_cache(maxsize=32)

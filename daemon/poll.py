@@ -32,8 +32,8 @@ from carriers.base import (
 from carriers.breaker import CircuitBreaker
 from carriers.status import Status
 from daemon.alarms import clear_alarm, raise_alarm
-from daemon.bulk import bulk_insert
-from daemon.db import rowcount, session_scope
+from daemon.bulk import bulk_insert, bulk_update
+from daemon.db import session_scope
 from daemon.leases import SHIPMENTS, claim, fenced, release_values
 from daemon.models import Order, TrackingEvent
 
@@ -111,6 +111,9 @@ _EVENT_COLUMNS = (
     "location",
     "source",
     "recorded_at",
+)
+_STORED_KEYS = select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
+    EVENTS.c.shipment_id.in_(bindparam("ids", expanding=True))
 )
 _RENEW = (
     update(SHIPMENTS)
@@ -449,7 +452,7 @@ class Poller:
     def _write_shipments(self, session: Any, plans: Sequence[_Planned]) -> set[int]:
         """Apply every plan, fenced by its lease token; returns the ids actually written.
 
-        One executemany per shape of values. When the driver's counts say every row was written
+        One driver-level executemany per shape of values. When the driver's counts say every row was written
         (the usual case) that is the answer; otherwise the tokens are read back inside the same
         transaction: a row we wrote still carries our token (we hold its write lock until commit),
         a row another daemon claimed carries a newer one.
@@ -459,19 +462,11 @@ class Poller:
         for plan in plans:
             shapes[tuple(sorted(plan.values))].append(plan)
         touched = 0
-        for group in shapes.values():
-            statement = update(SHIPMENTS).where(
-                SHIPMENTS.c.id == bindparam("fence_id"),
-                SHIPMENTS.c.lease_token == bindparam("fence_token"),
-            )
-            touched += rowcount(
-                connection.execute(
-                    statement,
-                    [
-                        {"fence_id": p.item.id, "fence_token": p.item.token, **p.values}
-                        for p in group
-                    ],
-                )
+        for shape, group in shapes.items():
+            statement = bulk_update(connection.dialect, SHIPMENTS, shape, ("id", "lease_token"))
+            touched += statement.run(
+                connection,
+                [(*(p.values[k] for k in shape), p.item.id, p.item.token) for p in group],
             )
         ids = {plan.item.id for plan in plans}
         if touched == len(plans) and connection.dialect.supports_sane_multi_rowcount:
@@ -491,11 +486,7 @@ class Poller:
             return {}
         stored = {
             (row.shipment_id, row.event_key)
-            for row in session.execute(
-                select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
-                    EVENTS.c.shipment_id.in_(sorted(ids))
-                )
-            )
+            for row in session.connection().execute(_STORED_KEYS, {"ids": sorted(ids)})
         }
         rows = []
         new: dict[int, int] = defaultdict(int)
