@@ -175,7 +175,7 @@ def _csv_records(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, Any]
         if len(values) > width:
             yield line, RowProblem(line, "(row)", "more values than header columns")
             continue
-        if all(not v.strip() for v in values):
+        if not "".join(values).strip():  # a row of empty cells (one C call, not one per cell)
             continue
         # A short row lacks its last keys, which read as empty.
         yield line, dict(zip(header, values, strict=False))
@@ -236,17 +236,14 @@ def validate_record(
     """Check one raw record; returns the row (or None) with its errors and warnings."""
     errors: list[RowProblem] = []
     warnings: list[RowProblem] = []
-    texts = _texts(line, record, errors)
-
-    def text(name: str) -> str:
-        return texts.get(name, "")
+    text = _texts(line, record, errors).get  # text(name, "")
 
     def bad(name: str, reason: str) -> None:
         errors.append(RowProblem(line, name, reason))
 
-    order_id = text("order_id")
-    country = text("country").upper()
-    ship_date = text("ship_date")
+    order_id = text("order_id", "")
+    country = text("country", "").upper()
+    ship_date = text("ship_date", "")
     for name, value in (("order_id", order_id), ("country", country), ("ship_date", ship_date)):
         if not value:
             bad(name, "required")
@@ -254,17 +251,17 @@ def validate_record(
     if len(order_id) > 128:
         bad("order_id", "longer than 128 characters")
 
-    source = text("source").lower() or "manual"
+    source = text("source", "").lower() or "manual"
     if source not in SOURCES:
         bad("source", f"{source!r} is not one of {', '.join(sorted(SOURCES))}")
 
-    buyer_name = " ".join(text("buyer_name").split())  # no CR/LF or tabs reach a message header
+    buyer_name = " ".join(text("buyer_name", "").split())  # no CR/LF or tabs reach a message header
 
-    email = text("email")
+    email = text("email", "")
     if email and not _EMAIL.match(email):
         bad("email", f"{email!r} is not an email address")
 
-    locale = text("locale")
+    locale = text("locale", "")
     if locale and not _locale_ok(locale):
         bad("locale", f"{locale!r} is not a known locale (e.g. pt-BR, ru, en)")
 
@@ -279,20 +276,20 @@ def validate_record(
         if warning:
             warnings.append(RowProblem(line, "tracking_numbers", warning))
 
-    promised_days = _positive_int(text("promised_days"), "promised_days", line, errors, None)
-    quantity = _positive_int(text("quantity"), "quantity", line, errors, 1)
+    promised_days = _positive_int(text("promised_days", ""), "promised_days", line, errors, None)
+    quantity = _positive_int(text("quantity", ""), "quantity", line, errors, 1)
 
-    timezone = text("timezone")
+    timezone = text("timezone", "")
     if timezone and not _zone_ok(timezone):
         bad("timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Sao_Paulo)")
 
-    channel = text("channel").lower()
+    channel = text("channel", "").lower()
     if channel not in CHANNELS:
         bad("channel", f"{channel!r} is not one of email, webhook, manual")
     elif channel == "email" and not email:
         bad("channel", "email channel needs an email address")
 
-    state = text("state").lower() or OrderState.OPEN
+    state = text("state", "").lower() or OrderState.OPEN
     if state not in IMPORT_STATES:
         bad("state", f"{state!r} is not one of {', '.join(sorted(IMPORT_STATES))}")
 
@@ -304,14 +301,14 @@ def validate_record(
         source=source,
         buyer_name=buyer_name,
         email=email,
-        phone=text("phone"),
+        phone=text("phone", ""),
         locale=locale,
         country=country,
         shipped_at=shipped_at,
         tracking_numbers=numbers,
-        carrier=text("carrier").lower(),
+        carrier=text("carrier", "").lower(),
         promised_days=promised_days,
-        product=text("product"),
+        product=text("product", ""),
         quantity=quantity if quantity is not None else 1,
         timezone=timezone,
         channel=channel,
