@@ -9,11 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from operator import mul
 
 S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)
+_ASCII_ZERO_TIMES_WEIGHTS = ord("0") * sum(S10_WEIGHTS)  # digits read as bytes are off by ord("0")
 _S10 = re.compile(r"^([A-Z]{2})(\d{8})(\d)([A-Z]{2})$")
 # Service indicators J and K are reserved by the UPU: no valid item carries them.
 _S10_RESERVED_SERVICE = frozenset("JK")
+_STRIP = re.compile(r"[\s\-]")
 
 
 class NumberFormat(StrEnum):
@@ -61,16 +64,27 @@ class NumberInfo:
 
 def normalise(number: str) -> str:
     """Upper case without spaces or dashes, the way carriers print and accept numbers."""
-    return re.sub(r"[\s\-]", "", number).upper()
+    if number.isalnum():  # nothing to strip: the usual case, and a regex pass costs more
+        return number.upper()
+    return _STRIP.sub("", number).upper()
 
 
 def s10_check_digit(serial: str) -> int:
     """The UPU S10 check digit of an 8-digit serial (weights 8,6,4,2,3,5,9,7; 10→0, 11→5)."""
     if len(serial) != 8 or not serial.isdigit():
         raise ValueError(f"an S10 serial has 8 digits, got {serial!r}")
-    total = sum(int(d) * w for d, w in zip(serial, S10_WEIGHTS, strict=True))
+    if serial.isascii():  # the usual case, spelled out: identify() runs once per imported number
+        d = serial.encode("ascii")
+        w = S10_WEIGHTS
+        total = (
+            w[0] * d[0] + w[1] * d[1] + w[2] * d[2] + w[3] * d[3]
+            + w[4] * d[4] + w[5] * d[5] + w[6] * d[6] + w[7] * d[7]
+            - _ASCII_ZERO_TIMES_WEIGHTS
+        )  # fmt: skip
+    else:  # digits of other scripts count by their value, as int() reads them
+        total = sum(map(mul, map(int, serial), S10_WEIGHTS))
     check = 11 - total % 11
-    return {10: 0, 11: 5}.get(check, check)
+    return 0 if check == 10 else 5 if check == 11 else check
 
 
 def identify(number: str) -> NumberInfo:

@@ -28,7 +28,6 @@ readable time is dropped and logged. If 17TRACK returns several accepted entries
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Sequence
@@ -363,7 +362,8 @@ def _read_envelope(response: httpx.Response) -> Envelope:
     if "json" not in content_type:
         raise MalformedResponse(f"17TRACK answered {content_type or 'no content type'}, not JSON")
     try:
-        return Envelope.model_validate(json.loads(response.content))
+        # pydantic reads the bytes itself: no Python dicts and lists built first to be walked again
+        return Envelope.model_validate_json(response.content)
     except (ValueError, ValidationError) as exc:
         raise MalformedResponse(f"unreadable 17TRACK answer: {exc}") from exc
 

@@ -1,8 +1,9 @@
 """Writing imported orders: new orders inserted, changed ones updated, unchanged ones left alone.
 
 Everything happens in one transaction, so an import is all or nothing. The comparison is done in
-memory against the stored orders named in the file, and writes go out as bulk statements: a 100k-row
-file takes seconds, not minutes. Re-importing the same file changes nothing.
+memory against the stored orders named in the file, and new rows go out as driver-level executemany
+(`daemon.bulk`): a 100k-row file takes seconds, not minutes. Re-importing the same file changes
+nothing.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlmodel import col
 
+from daemon.bulk import bulk_insert
 from daemon.db import session_scope
 from daemon.importer import OrderRow
 from daemon.models import Order, Shipment
@@ -38,7 +41,25 @@ IMPORTED_COLUMNS = (
     "channel",
     "state",
 )
-_CHUNK = 500  # keeps IN (...) lists and executemany batches well inside SQLite's limits
+_IMPORTED = [_ORDERS.c[name] for name in IMPORTED_COLUMNS]
+_NEW_ORDER_COLUMNS = ("order_id", *IMPORTED_COLUMNS, "created_at", "updated_at", "decide_after")
+_NEW_SHIPMENT_COLUMNS = ("order_pk", "tracking_number", "carrier", "next_check_at")
+_CHUNK = 500
+# Statements built once (IN lists as expanding parameters) and only the columns compared, as
+# plain rows: ORM objects, or every column with its type processing, would dominate a re-import.
+_STORED_ORDERS = select(_ORDERS.c.id, _ORDERS.c.order_id, *_IMPORTED).where(
+    _ORDERS.c.order_id.in_(bindparam("keys", expanding=True))
+)
+_STORED_SHIPMENTS = select(
+    _SHIPMENTS.c.id,
+    _SHIPMENTS.c.order_pk,
+    _SHIPMENTS.c.tracking_number,
+    _SHIPMENTS.c.closed,
+    _SHIPMENTS.c.poll_error,
+).where(_SHIPMENTS.c.order_pk.in_(bindparam("keys", expanding=True)))
+_ORDER_PKS = select(_ORDERS.c.order_id, _ORDERS.c.id).where(
+    _ORDERS.c.order_id.in_(bindparam("keys", expanding=True))
+)  # keeps IN (...) lists and executemany batches well inside SQLite's limits
 
 Progress = Callable[[int], None]
 
@@ -52,8 +73,7 @@ class ImportReport:
     shipments_closed: int
 
 
-def _row_values(row: OrderRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in IMPORTED_COLUMNS}
+_imported = attrgetter(*IMPORTED_COLUMNS)
 
 
 def import_rows(
@@ -62,45 +82,38 @@ def import_rows(
     """Store rows as orders and shipments in one transaction; returns what changed."""
     created = updated = unchanged = added = closed = 0
     with session_scope(engine) as session:
+        connection = session.connection()
+        new_orders = bulk_insert(connection.dialect, _ORDERS, _NEW_ORDER_COLUMNS)
+        new_shipments = bulk_insert(connection.dialect, _SHIPMENTS, _NEW_SHIPMENT_COLUMNS)
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
-            ids = [row.order_id for row in chunk]
-            # Plain rows, not ORM objects: building 100k model instances would dominate the import.
             existing = {
                 row.order_id: row
-                for row in session.execute(select(_ORDERS).where(_ORDERS.c.order_id.in_(ids))).all()
+                for row in connection.execute(
+                    _STORED_ORDERS, {"keys": [row.order_id for row in chunk]}
+                ).all()
             }
-            pks = [o.id for o in existing.values()]
             numbers: dict[int, dict[str, Any]] = {}
-            if pks:
-                for s in session.execute(
-                    select(_SHIPMENTS).where(_SHIPMENTS.c.order_pk.in_(pks))
+            if existing:
+                for s in connection.execute(
+                    _STORED_SHIPMENTS, {"keys": [o.id for o in existing.values()]}
                 ).all():
                     numbers.setdefault(s.order_pk, {})[s.tracking_number] = s
 
             fresh = [row for row in chunk if row.order_id not in existing]
             if fresh:
-                # Core inserts on the tables: the ORM's bulk path costs about a third of an import.
-                result = session.connection().execute(
-                    insert(_ORDERS).returning(_ORDERS.c.id, _ORDERS.c.order_id),
-                    [
-                        {
-                            "order_id": row.order_id,
-                            **_row_values(row),
-                            "created_at": now,
-                            "updated_at": now,
-                            "decide_after": now,
-                        }
-                        for row in fresh
-                    ],
+                new_orders.run(
+                    connection, [(row.order_id, *_imported(row), now, now, now) for row in fresh]
                 )
-                new_pks = {order_id: pk for pk, order_id in result.all()}
+                new_pks: dict[str, int] = dict(
+                    connection.execute(_ORDER_PKS, {"keys": [row.order_id for row in fresh]}).all()
+                )
                 shipments = [
-                    _shipment(new_pks[row.order_id], number, row.carrier)
+                    (new_pks[row.order_id], number, row.carrier, None)
                     for row in fresh
                     for number in row.tracking_numbers
-                ]
-                session.connection().execute(insert(_SHIPMENTS), shipments)
+                ]  # next_check_at NULL: due at once, the poll job treats it as "never checked"
+                new_shipments.run(connection, shipments)
                 created += len(fresh)
                 added += len(shipments)
 
@@ -109,8 +122,17 @@ def import_rows(
                 if order is None:
                     continue
                 assert order.id is not None
-                values = _row_values(row)
-                changed = {k: v for k, v in values.items() if getattr(order, k) != v}
+                stored = tuple(order)[2:]  # the IMPORTED_COLUMNS, as selected
+                values = _imported(row)
+                changed = (
+                    {}
+                    if stored == values
+                    else {
+                        k: v
+                        for k, old, v in zip(IMPORTED_COLUMNS, stored, values, strict=True)
+                        if old != v
+                    }
+                )
                 have = numbers.get(order.id, {})
                 new_numbers = [n for n in row.tracking_numbers if n not in have]
                 reopened = [
@@ -130,7 +152,7 @@ def import_rows(
                     .values(**changed, updated_at=now, decide_after=now)
                 )
                 if new_numbers:
-                    session.connection().execute(
+                    connection.execute(
                         insert(_SHIPMENTS),
                         [_shipment(order.id, n, row.carrier) for n in new_numbers],
                     )

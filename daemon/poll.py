@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from carriers.base import (
     Adapter,
@@ -33,7 +32,8 @@ from carriers.base import (
 from carriers.breaker import CircuitBreaker
 from carriers.status import Status
 from daemon.alarms import clear_alarm, raise_alarm
-from daemon.db import rowcount, session_scope
+from daemon.bulk import bulk_insert, bulk_update
+from daemon.db import session_scope
 from daemon.leases import SHIPMENTS, claim, fenced_all, release_values
 from daemon.models import Order, TrackingEvent
 
@@ -91,6 +91,38 @@ class PollReport:
     status_changes: list[tuple[str, str, str]] = field(default_factory=list)  # number, old, new
     failures: dict[str, int] = field(default_factory=dict)  # adapter -> shipments not checked
     alarms: list[str] = field(default_factory=list)
+
+
+def _merge(report: PollReport, part: PollReport) -> None:
+    report.checked += part.checked
+    report.new_events += part.new_events
+    report.status_changes.extend(part.status_changes)
+    for name, count in part.failures.items():
+        report.failures[name] = report.failures.get(name, 0) + count
+
+
+_EVENT_COLUMNS = (
+    "shipment_id",
+    "event_key",
+    "occurred_at",
+    "status",
+    "raw_code",
+    "description",
+    "location",
+    "source",
+    "recorded_at",
+)
+_STORED_KEYS = select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
+    EVENTS.c.shipment_id.in_(bindparam("ids", expanding=True))
+)
+_RENEW = (
+    update(SHIPMENTS)
+    .where(
+        SHIPMENTS.c.id == bindparam("fence_id"),
+        SHIPMENTS.c.lease_token == bindparam("fence_token"),
+    )
+    .values(lease_until=bindparam("until"))
+)
 
 
 @dataclass(frozen=True)
@@ -218,34 +250,62 @@ class Poller:
         for item in items:
             by_number[item.number].append(item)
         numbers = list(by_number)
+        batches = [
+            numbers[start : start + adapter.batch_size]
+            for start in range(0, len(numbers), adapter.batch_size)
+        ]
         last_failure = ""
-        for start in range(0, len(numbers), adapter.batch_size):
-            batch = numbers[start : start + adapter.batch_size]
-            self._renew([i for n in batch for i in by_number[n]])
-            try:
-                results = await adapter.track(batch)
-            except CarrierAlarm as alarm:
-                log.error("carrier alarm", extra={"carrier": name, "reason": alarm.reason})
-                with session_scope(self.engine) as session:
-                    raise_alarm(session, f"carrier:{name}", str(alarm), self.clock())
-                report.alarms.append(str(alarm))
-                rest = [i for n in numbers[start:] for i in by_number[n]]
-                self._store_failures(rest, f"alarm: {alarm.reason}", _ALARMED, report, name)
-                return
-            except asyncio.CancelledError:
-                rest = [i for n in numbers[start:] for i in by_number[n]]
-                self._store_failures(rest, "poll cancelled", _TEMPORARY, report, name)
-                raise
-            except Exception as exc:  # an adapter bug must not strand its shipments' leases
-                log.exception("adapter failed", extra={"carrier": name})
-                rest = [i for n in numbers[start:] for i in by_number[n]]
-                self._store_failures(
-                    rest, f"adapter error: {type(exc).__name__}", _TEMPORARY, report, name
+        # Each batch's answer is stored in a worker thread while the next batch is asked for, so
+        # the carrier's wait and the database writes overlap. One store at a time, in order; it
+        # also renews the lease of the batch asked for next.
+        storing: asyncio.Future[PollReport] | None = None
+        self._renew([i for n in batches[0] for i in by_number[n]] if batches else [])
+        try:
+            for index, batch in enumerate(batches):
+                try:
+                    results = await adapter.track(batch)
+                except CarrierAlarm as alarm:
+                    done, storing = storing, None
+                    await self._stored(done, report)
+                    log.error("carrier alarm", extra={"carrier": name, "reason": alarm.reason})
+                    with session_scope(self.engine) as session:
+                        raise_alarm(session, f"carrier:{name}", str(alarm), self.clock())
+                    report.alarms.append(str(alarm))
+                    rest = [i for b in batches[index:] for n in b for i in by_number[n]]
+                    self._store_failures(rest, f"alarm: {alarm.reason}", _ALARMED, report, name)
+                    return
+                except asyncio.CancelledError:
+                    done, storing = storing, None
+                    await self._stored(done, report)
+                    rest = [i for b in batches[index:] for n in b for i in by_number[n]]
+                    self._store_failures(rest, "poll cancelled", _TEMPORARY, report, name)
+                    raise
+                except Exception as exc:  # an adapter bug must not strand its shipments' leases
+                    done, storing = storing, None
+                    await self._stored(done, report)
+                    log.exception("adapter failed", extra={"carrier": name})
+                    rest = [i for b in batches[index:] for n in b for i in by_number[n]]
+                    self._store_failures(
+                        rest, f"adapter error: {type(exc).__name__}", _TEMPORARY, report, name
+                    )
+                    return
+                done, storing = storing, None
+                await self._stored(done, report)
+                following = batches[index + 1] if index + 1 < len(batches) else []
+                storing = asyncio.ensure_future(
+                    asyncio.to_thread(
+                        self._store_results,
+                        results,
+                        by_number,
+                        [i for n in following for i in by_number[n]],
+                    )
                 )
-                return
-            self._store_results(results, by_number, report)
-            failed = [r.detail for r in results if isinstance(r, TemporaryFailure)]
-            last_failure = failed[-1] if failed else last_failure
+                failed = [r.detail for r in results if isinstance(r, TemporaryFailure)]
+                last_failure = failed[-1] if failed else last_failure
+        finally:
+            # Whatever ends the loop, the batch being stored is waited for: it is never abandoned
+            # half-way, and its figures reach the report.
+            await self._stored(storing, report)
         breaker = getattr(adapter, "breaker", None)
         down = isinstance(breaker, CircuitBreaker) and (
             breaker.consecutive_failures >= breaker.failure_threshold
@@ -264,15 +324,32 @@ class Poller:
             else:
                 clear_alarm(session, f"carrier:{name}", self.clock())
 
+    @staticmethod
+    async def _stored(storing: asyncio.Future[PollReport] | None, report: PollReport) -> None:
+        """Wait for a batch's store (even when cancelled meanwhile) and add its figures."""
+        if storing is None:
+            return
+        try:
+            part = await asyncio.shield(storing)
+        except asyncio.CancelledError:
+            part = await storing  # the thread cannot be stopped: its outcome is still ours
+            _merge(report, part)
+            raise
+        _merge(report, part)
+
     def _renew(self, items: Sequence[_Claimed]) -> None:
         """A live daemon keeps its claim while it works through a long cycle."""
-        until = self.clock() + timedelta(seconds=self.lease_seconds)
+        if not items:
+            return
         with session_scope(self.engine) as session:
-            session.execute(
-                update(SHIPMENTS)
-                .where(fenced_all(SHIPMENTS, [(i.id, i.token) for i in items]))
-                .values(lease_until=until)
-            )
+            self._extend(session, items)
+
+    def _extend(self, session: Any, items: Sequence[_Claimed]) -> None:
+        """Push the leases of `items` one lease period past now, fenced, in one executemany."""
+        until = self.clock() + timedelta(seconds=self.lease_seconds)
+        session.connection().execute(
+            _RENEW, [{"fence_id": i.id, "fence_token": i.token, "until": until} for i in items]
+        )
 
     def _store_failures(
         self, items: Sequence[_Claimed], detail: str, wait: timedelta, report: PollReport, name: str
@@ -292,19 +369,26 @@ class Poller:
         self,
         results: Sequence[TrackResult],
         by_number: Mapping[str, list[_Claimed]],
-        report: PollReport,
-    ) -> None:
+        renew: Sequence[_Claimed] = (),
+    ) -> PollReport:
         """Store one batch in one transaction with a handful of bulk statements (not three per
-        shipment): the fenced shipment updates, the new events, and the orders to decide again."""
+        shipment): the fenced shipment updates, the new events, the orders to decide again, and
+        the lease renewal of the next batch. Runs in a worker thread, so it returns its figures
+        instead of touching the shared report."""
+        report = PollReport()
         now = self.clock()
         plans = [
             self._plan(item, result, now, report)
             for result in results
             for item in by_number.get(result.number, [])
         ]
-        if not plans:
-            return
+        if not plans and not renew:
+            return report
         with session_scope(self.engine) as session:
+            if renew:
+                self._extend(session, renew)
+            if not plans:
+                return report
             written = self._write_shipments(session, plans)
             kept = []
             for plan in plans:
@@ -327,6 +411,7 @@ class Poller:
                     .where(ORDERS.c.id.in_(sorted(to_decide)))
                     .values(decide_after=now)
                 )
+        return report
 
     def _plan(
         self, item: _Claimed, result: TrackResult, now: datetime, report: PollReport
@@ -377,7 +462,7 @@ class Poller:
     def _write_shipments(self, session: Any, plans: Sequence[_Planned]) -> set[int]:
         """Apply every plan, fenced by its lease token; returns the ids actually written.
 
-        One executemany per shape of values. When the driver's counts say every row was written
+        One driver-level executemany per shape of values. When the driver's counts say every row was written
         (the usual case) that is the answer; otherwise the tokens are read back inside the same
         transaction: a row we wrote still carries our token (we hold its write lock until commit),
         a row another daemon claimed carries a newer one.
@@ -387,19 +472,11 @@ class Poller:
         for plan in plans:
             shapes[tuple(sorted(plan.values))].append(plan)
         touched = 0
-        for group in shapes.values():
-            statement = update(SHIPMENTS).where(
-                SHIPMENTS.c.id == bindparam("fence_id"),
-                SHIPMENTS.c.lease_token == bindparam("fence_token"),
-            )
-            touched += rowcount(
-                connection.execute(
-                    statement,
-                    [
-                        {"fence_id": p.item.id, "fence_token": p.item.token, **p.values}
-                        for p in group
-                    ],
-                )
+        for shape, group in shapes.items():
+            statement = bulk_update(connection.dialect, SHIPMENTS, shape, ("id", "lease_token"))
+            touched += statement.run(
+                connection,
+                [(*(p.values[k] for k in shape), p.item.id, p.item.token) for p in group],
             )
         ids = {plan.item.id for plan in plans}
         if touched == len(plans) and connection.dialect.supports_sane_multi_rowcount:
@@ -419,11 +496,7 @@ class Poller:
             return {}
         stored = {
             (row.shipment_id, row.event_key)
-            for row in session.execute(
-                select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
-                    EVENTS.c.shipment_id.in_(sorted(ids))
-                )
-            )
+            for row in session.connection().execute(_STORED_KEYS, {"ids": sorted(ids)})
         }
         rows = []
         new: dict[int, int] = defaultdict(int)
@@ -435,24 +508,23 @@ class Poller:
                 stored.add(key)
                 new[plan.item.id] += 1
                 rows.append(
-                    {
-                        "shipment_id": plan.item.id,
-                        "event_key": key[1],
-                        "occurred_at": e.occurred_at,
-                        "status": e.status.value,
-                        "raw_code": e.raw_code[:100],
-                        "description": e.description,
-                        "location": e.location[:200],
-                        "source": e.source[:100],
-                        "recorded_at": now,
-                    }
+                    (
+                        plan.item.id,
+                        key[1],
+                        e.occurred_at,
+                        e.status.value,
+                        e.raw_code[:100],
+                        e.description,
+                        e.location[:200],
+                        e.source[:100],
+                        now,
+                    )
                 )
         if rows:
-            # The key check above is the count; the unique constraint stays the guarantee.
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            statement = insert(EVENTS).on_conflict_do_nothing(
-                index_elements=["shipment_id", "event_key"]
-            )
-            session.execute(statement, rows)
+            # The key check above is the count; the unique constraint stays the guarantee
+            # (insert-or-ignore on it).
+            connection = session.connection()
+            bulk_insert(
+                connection.dialect, EVENTS, _EVENT_COLUMNS, ("shipment_id", "event_key")
+            ).run(connection, rows)
         return new
