@@ -33,8 +33,7 @@ from daemon.policy import (
     LoggedOutreach,
     OrderFacts,
     ShipmentFacts,
-    decide,
-    next_decision_at,
+    evaluate,
 )
 from messages.kinds import Audience, Kind
 
@@ -184,12 +183,11 @@ class Decider:
             ]
             window = self.config.window(order.country)
             history = logged.get(order.id, [])
-            decision = decide(facts, ships, window, history, now)
-            self._record(session, order, ships, decision, now, report, planned)
+            answer = evaluate(facts, ships, window, history, now)
+            self._record(session, order, ships, answer.decision, now, report, planned)
             wake = now + MAX_SLEEP  # a closed, disputed or opted-out order: the daily safety net
-            if order.state == OrderState.OPEN:
-                soonest = next_decision_at(facts, ships, window, history, now)
-                wake = min(soonest, wake) if soonest is not None else wake
+            if order.state == OrderState.OPEN and answer.next_at is not None:
+                wake = min(answer.next_at, wake)
             wakes.append({"wake_id": order.id, "decide_after": wake})
             report.orders += 1
         if planned:
