@@ -99,7 +99,6 @@ import copy
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cached_property
 
 from carriers.status import Status
 from daemon.config import Window
@@ -387,6 +386,16 @@ class _Case:
         self.parcels = [_Parcel(s) for s in shipments]
         self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
         self.pause, self.pause_running = _customs_pause(self.parcels, now)
+        parcels = self.parcels
+        self.all_delivered = bool(parcels) and all(p.delivered for p in parcels)
+        self.any_on_its_way = not parcels or any(p.on_its_way for p in parcels)
+        self.never_found = [p for p in parcels if p.never_found]
+        self.latest_event = _latest_event(parcels)
+        self.stall = _stall(parcels, window.tracking.stalled_days * DAY)
+        self._tracking_phrase: str | None = None
+        # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
+        self._stages: dict[Kind, _Due | None] = {}
+        self._tracking_dues: dict[Callable[[_Case], list[_Due]], list[_Due]] = {}
 
     def relogged(self, logged: Iterable[LoggedOutreach]) -> _Case:
         """The same order and tracking with another log, without reading the tracking again."""
@@ -394,15 +403,20 @@ class _Case:
         case.logged = {(entry.kind, entry.trigger): entry for entry in logged}
         return case
 
+    def stage(self, kind: Kind) -> _Due | None:
+        """`_stage_due(self, kind)`, computed once for this case and its re-logged copies."""
+        if kind not in self._stages:
+            self._stages[kind] = _stage_due(self, kind)
+        return self._stages[kind]
+
+    def from_tracking(self, rule: Callable[[_Case], list[_Due]]) -> list[_Due]:
+        """`rule(self)` for a rule that reads no log, computed once as `stage` is."""
+        dues = self._tracking_dues.get(rule)
+        if dues is None:
+            dues = self._tracking_dues[rule] = rule(self)
+        return dues
+
     # Order-level facts
-
-    @cached_property
-    def all_delivered(self) -> bool:
-        return bool(self.parcels) and all(p.delivered for p in self.parcels)
-
-    @cached_property
-    def any_on_its_way(self) -> bool:
-        return not self.parcels or any(p.on_its_way for p in self.parcels)
 
     def live(self, kind: Kind, trigger: str = STAGE_TRIGGER) -> LoggedOutreach | None:
         entry = self.logged.get((kind, trigger))
@@ -422,43 +436,41 @@ class _Case:
     def at_day(self, day: int) -> datetime:
         return self.shipped + day * DAY
 
-    @cached_property
-    def latest_event(self) -> tuple[_Parcel, EventFacts] | None:
-        found = [(p, p.last_event) for p in self.parcels if p.last_event is not None]
-        if not found:
-            return None
-        parcel, event = max(found, key=lambda pe: pe[1].occurred_at)
-        assert event is not None
-        return parcel, event
-
-    @cached_property
+    @property
     def tracking_phrase(self) -> str:
         """`last event 12 days ago: 'Encaminhado...' in CURITIBA`, for staff reading the log."""
-        latest = self.latest_event
-        if latest is None:
-            return "no tracking event yet"
-        parcel, event = latest
-        phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
-        if len(self.parcels) > 1:
-            phrase += f" ({parcel.number})"
-        return phrase
+        if self._tracking_phrase is None:
+            latest = self.latest_event
+            if latest is None:
+                phrase = "no tracking event yet"
+            else:
+                parcel, event = latest
+                phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
+                if len(self.parcels) > 1:
+                    phrase += f" ({parcel.number})"
+            self._tracking_phrase = phrase
+        return self._tracking_phrase
 
-    @cached_property
-    def stall(self) -> tuple[datetime, _Parcel] | None:
-        """When the earliest stalled shipment crossed `stalled_days` without news (S4)."""
-        limit = self.window.tracking.stalled_days * DAY
-        crossings = [
-            (p.events[-1].occurred_at + limit, p)
-            for p in self.parcels
-            if p.events and p.on_its_way and p.current not in _WAITING_ON_BUYER
-        ]
-        if not crossings:
-            return None
-        return min(crossings, key=lambda cp: cp[0])
 
-    @cached_property
-    def never_found(self) -> list[_Parcel]:
-        return [p for p in self.parcels if p.never_found]
+def _latest_event(parcels: Sequence[_Parcel]) -> tuple[_Parcel, EventFacts] | None:
+    found = [(p, p.last_event) for p in parcels if p.last_event is not None]
+    if not found:
+        return None
+    parcel, event = max(found, key=lambda pe: pe[1].occurred_at)
+    assert event is not None
+    return parcel, event
+
+
+def _stall(parcels: Sequence[_Parcel], limit: timedelta) -> tuple[datetime, _Parcel] | None:
+    """When the earliest stalled shipment crossed `stalled_days` without news (S4)."""
+    crossings = [
+        (p.events[-1].occurred_at + limit, p)
+        for p in parcels
+        if p.events and p.on_its_way and p.current not in _WAITING_ON_BUYER
+    ]
+    if not crossings:
+        return None
+    return min(crossings, key=lambda cp: cp[0])
 
 
 def _ago(delta: timedelta) -> str:
@@ -499,13 +511,9 @@ def _stage_dues(case: _Case) -> list[_Due]:
     for kind in STAGE_KINDS:
         if (kind, STAGE_TRIGGER) in case.logged:
             continue
-        options = _stage_options(case, kind)
-        if not options:
+        due = case.stage(kind)
+        if due is None:
             continue
-        due_at, why, moving = min(options, key=lambda o: o[0])
-        due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
-        if kind is Kind.EXTENSION:
-            due = _extension(case, due)
         superseded = _superseded_by(case, kind)
         if superseded is not None:
             due = replace(
@@ -513,6 +521,18 @@ def _stage_dues(case: _Case) -> list[_Due]:
             )
         dues.append(due)
     return dues
+
+
+def _stage_due(case: _Case, kind: Kind) -> _Due | None:
+    """S1-S5 for one stage (they read no log): the earliest moment some rule makes it due."""
+    options = _stage_options(case, kind)
+    if not options:
+        return None
+    due_at, why, moving = min(options, key=lambda o: o[0])
+    due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
+    if kind is Kind.EXTENSION:
+        due = _extension(case, due)
+    return due
 
 
 def _and_tracking(case: _Case, why: _Reason) -> _Reason:
@@ -529,18 +549,26 @@ def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, _Reason, boo
         return ""
 
     stage_day = window.stage_day(kind.value)
-    if stage_day is not None:
-        label = f"{country} {kind} at {stage_day}"
-        if kind is Kind.EXTENSION and stage_day >= case.promised:
-            label += f", brought to day {case.promised - 1}: this order's protection ends on day {case.promised}"
-            stage_day = max(case.promised - 1, 0)
-        due_at = case.at_day(stage_day)
+    # The window's day, or (S2) the day before this order's own protection ends.
+    brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
+    day = max(case.promised - 1, 0) if brought else stage_day
+    if day is not None:
+
+        def label() -> str:
+            text = f"{country} {kind} at {stage_day}"
+            if brought:
+                text += (
+                    f", brought to day {day}: this order's protection ends on day {case.promised}"
+                )
+            return text
+
+        due_at = case.at_day(day)
         if kind is Kind.REFUND_OFFER:
             due_at += case.pause
         options.append(
             (
                 due_at,
-                lambda: f"day {case.day(case.now)} after shipment ({label}){paused()}",
+                lambda: f"day {case.day(case.now)} after shipment ({label()}){paused()}",
                 kind is Kind.REFUND_OFFER and case.pause_running,
             )
         )
@@ -556,7 +584,7 @@ def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, _Reason, boo
                     f"stalled: no new event on {parcel.number} for "
                     f"{window.tracking.stalled_days} days since {_date(last.occurred_at)} "
                     f"(threshold crossed {_date(crossed)}), {kind} brought forward"
-                    + (f" from day {stage_day}" if stage_day is not None else "")
+                    + (f" from day {day}" if day is not None else "")
                     + (
                         "; the carrier stopped reporting, so our data may be stale"
                         if parcel.current is Status.EXPIRED
@@ -776,7 +804,8 @@ def _all_dues(case: _Case) -> list[_Due]:
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
         return []
     dues = [*_stage_dues(case), *_followup_dues(case)]
-    dues += _episode_dues(case) + _delivered_dues(case) + _not_found_dues(case)
+    dues += case.from_tracking(_episode_dues) + _delivered_dues(case)
+    dues += case.from_tracking(_not_found_dues)
     if case.offer_live:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
     if state is OrderState.OPTED_OUT:
