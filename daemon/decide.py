@@ -220,7 +220,7 @@ class Decider:
         if planned:
             dialect = session.get_bind().dialect.name
             insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            session.execute(
+            session.connection().execute(
                 insert(OUTREACH).on_conflict_do_nothing(
                     index_elements=["order_pk", "kind", "trigger"]
                 ),
@@ -289,13 +289,12 @@ class Decider:
             else:
                 report.planned += 1
                 report.by_kind[intent.kind.value] += 1
-        planned += rows
-        for intent in decision.intents:
             log.info(
                 "decided",
                 extra={"order_id": order.order_id, "kind": intent.kind.value,
-                       "state": initial_state(intent).value},
+                       "state": state.value},
             )  # fmt: skip
+        planned += rows
 
 
 def _warning(shipment: Row[Any], events: Sequence[EventFacts]) -> str | None:
