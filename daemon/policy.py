@@ -108,7 +108,7 @@ Withdrawals (decided first; the rest of the decision sees them as withdrawn)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -277,16 +277,15 @@ class _Parcel:
     def __init__(self, facts: ShipmentFacts) -> None:
         self.facts = facts
         self.number = facts.tracking_number
+        # A Status is a str: it sorts by its value.
         self.events = tuple(
-            sorted(
-                facts.events,
-                key=lambda e: (e.occurred_at, e.status.value, e.raw_code, e.description),
-            )
+            sorted(facts.events, key=lambda e: (e.occurred_at, e.status, e.raw_code, e.description))
         )
         if facts.status is not None:
             self.current: Status | None = facts.status
         else:
             self.current = self.events[-1].status if self.events else None
+        self._statuses = frozenset(e.status for e in self.events)
 
     @property
     def last_event(self) -> EventFacts | None:
@@ -305,6 +304,8 @@ class _Parcel:
         return not self.events and self.current in (None, Status.NOT_FOUND)
 
     def runs(self, group: frozenset[Status]) -> list[_Run]:
+        if self._statuses.isdisjoint(group):
+            return []  # the common case (a parcel in transit): no episode of this kind
         runs: list[_Run] = []
         events = self.events
         i = 0
@@ -367,14 +368,19 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
 # --- The order as a whole ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+# A reason, formatted only if its intent is produced: most dues of an evaluation lie in the future
+# and only set the next wake time, and formatting dates is most of a rule's cost.
+_Reason = Callable[[], str]
+
+
+@dataclass(slots=True)  # not frozen, which makes building one 5x slower; never mutated: `replace`
 class _Due:
     """A rule's answer before catch-up: what, when, why."""
 
     kind: Kind
     trigger: str
     due_at: datetime
-    reason: str
+    reason: _Reason
     skip_reason: str = ""
     tracking_number: str | None = None
     protection_until: datetime | None = None
@@ -400,16 +406,38 @@ class _Case:
         self.parcels = [_Parcel(s) for s in shipments]
         self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
         self.pause, self.pause_running = _customs_pause(self.parcels, now)
+        parcels = self.parcels
+        self.all_delivered = bool(parcels) and all(p.delivered for p in parcels)
+        self.any_on_its_way = not parcels or any(p.on_its_way for p in parcels)
+        self.never_found = [p for p in parcels if p.never_found]
+        self.latest_event = _latest_event(parcels)
+        self.stall = _stall(parcels, window.tracking.stalled_days * DAY)
+        self._tracking_phrase: str | None = None
+        # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
+        self._stages: dict[Kind, _Due | None] = {}
+        self._tracking_dues: dict[Callable[[_Case], list[_Due]], list[_Due]] = {}
+
+    def relogged(self, logged: Iterable[LoggedOutreach]) -> _Case:
+        """The same order and tracking with another log, without reading the tracking again."""
+        case = _Case.__new__(_Case)  # a shallow copy; copy.copy costs several times more
+        case.__dict__.update(self.__dict__)
+        case.logged = {(entry.kind, entry.trigger): entry for entry in logged}
+        return case
+
+    def stage(self, kind: Kind) -> _Due | None:
+        """`_stage_due(self, kind)`, computed once for this case and its re-logged copies."""
+        if kind not in self._stages:
+            self._stages[kind] = _stage_due(self, kind)
+        return self._stages[kind]
+
+    def from_tracking(self, rule: Callable[[_Case], list[_Due]]) -> list[_Due]:
+        """`rule(self)` for a rule that reads no log, computed once as `stage` is."""
+        dues = self._tracking_dues.get(rule)
+        if dues is None:
+            dues = self._tracking_dues[rule] = rule(self)
+        return dues
 
     # Order-level facts
-
-    @property
-    def all_delivered(self) -> bool:
-        return bool(self.parcels) and all(p.delivered for p in self.parcels)
-
-    @property
-    def any_on_its_way(self) -> bool:
-        return not self.parcels or any(p.on_its_way for p in self.parcels)
 
     def live(self, kind: Kind, trigger: str = STAGE_TRIGGER) -> LoggedOutreach | None:
         entry = self.logged.get((kind, trigger))
@@ -429,39 +457,20 @@ class _Case:
     def at_day(self, day: int) -> datetime:
         return self.shipped + day * DAY
 
-    def latest_event(self) -> tuple[_Parcel, EventFacts] | None:
-        found = [(p, p.last_event) for p in self.parcels if p.last_event is not None]
-        if not found:
-            return None
-        parcel, event = max(found, key=lambda pe: pe[1].occurred_at)
-        assert event is not None
-        return parcel, event
-
+    @property
     def tracking_phrase(self) -> str:
         """`last event 12 days ago: 'Encaminhado...' in CURITIBA`, for staff reading the log."""
-        latest = self.latest_event()
-        if latest is None:
-            return "no tracking event yet"
-        parcel, event = latest
-        phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
-        if len(self.parcels) > 1:
-            phrase += f" ({parcel.number})"
-        return phrase
-
-    def stall(self) -> tuple[datetime, _Parcel] | None:
-        """When the earliest stalled shipment crossed `stalled_days` without news (S4)."""
-        limit = self.window.tracking.stalled_days * DAY
-        crossings = [
-            (p.events[-1].occurred_at + limit, p)
-            for p in self.parcels
-            if p.events and p.on_its_way and p.current not in _WAITING_ON_BUYER
-        ]
-        if not crossings:
-            return None
-        return min(crossings, key=lambda cp: cp[0])
-
-    def never_found(self) -> list[_Parcel]:
-        return [p for p in self.parcels if p.never_found]
+        if self._tracking_phrase is None:
+            latest = self.latest_event
+            if latest is None:
+                phrase = "no tracking event yet"
+            else:
+                parcel, event = latest
+                phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
+                if len(self.parcels) > 1:
+                    phrase += f" ({parcel.number})"
+            self._tracking_phrase = phrase
+        return self._tracking_phrase
 
     def stale_for(self, moment: datetime) -> list[_Parcel]:
         """Shipments on their way whose carrier last answered before `moment` (F1)."""
@@ -470,6 +479,27 @@ class _Case:
             for p in self.parcels
             if p.on_its_way and p.facts.answered_at is not None and p.facts.answered_at < moment
         ]
+
+
+def _latest_event(parcels: Sequence[_Parcel]) -> tuple[_Parcel, EventFacts] | None:
+    found = [(p, p.last_event) for p in parcels if p.last_event is not None]
+    if not found:
+        return None
+    parcel, event = max(found, key=lambda pe: pe[1].occurred_at)
+    assert event is not None
+    return parcel, event
+
+
+def _stall(parcels: Sequence[_Parcel], limit: timedelta) -> tuple[datetime, _Parcel] | None:
+    """When the earliest stalled shipment crossed `stalled_days` without news (S4)."""
+    crossings = [
+        (p.events[-1].occurred_at + limit, p)
+        for p in parcels
+        if p.events and p.on_its_way and p.current not in _WAITING_ON_BUYER
+    ]
+    if not crossings:
+        return None
+    return min(crossings, key=lambda cp: cp[0])
 
 
 def _ago(delta: timedelta) -> str:
@@ -510,14 +540,9 @@ def _stage_dues(case: _Case) -> list[_Due]:
     for kind in STAGE_KINDS:
         if (kind, STAGE_TRIGGER) in case.logged:
             continue
-        options = _stage_options(case, kind)
-        if not options:
+        due = case.stage(kind)
+        if due is None:
             continue
-        due_at, reason, moving = min(options, key=lambda o: o[0])
-        reason = f"{reason}; {case.tracking_phrase()}"
-        due = _Due(kind, STAGE_TRIGGER, due_at, reason, moving=moving)
-        if kind is Kind.EXTENSION:
-            due = _extension(case, due)
         superseded = _superseded_by(case, kind)
         if superseded is not None:
             due = replace(
@@ -527,78 +552,118 @@ def _stage_dues(case: _Case) -> list[_Due]:
     return dues
 
 
-def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, str, bool]]:
+def _stage_due(case: _Case, kind: Kind) -> _Due | None:
+    """S1-S5 for one stage (they read no log): the earliest moment some rule makes it due."""
+    options = _stage_options(case, kind)
+    if not options:
+        return None
+    due_at, why, moving = min(options, key=lambda o: o[0])
+    due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
+    if kind is Kind.EXTENSION:
+        due = _extension(case, due)
+    return due
+
+
+def _and_tracking(case: _Case, why: _Reason) -> _Reason:
+    return lambda: f"{why()}; {case.tracking_phrase}"
+
+
+def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, _Reason, bool]]:
     window, country = case.window, case.order.country
-    options: list[tuple[datetime, str, bool]] = []
-    paused = ""
-    if kind is Kind.REFUND_OFFER and case.pause:
-        paused = f"; refund clock paused {_days(case.pause)} days while customs payment was due"
+    options: list[tuple[datetime, _Reason, bool]] = []
+
+    def paused() -> str:
+        if kind is Kind.REFUND_OFFER and case.pause:
+            return f"; refund clock paused {_days(case.pause)} days while customs payment was due"
+        return ""
+
     stage_day = window.stage_day(kind.value)
-    if stage_day is not None:
-        label = f"{country} {kind} at {stage_day}"
-        if kind is Kind.EXTENSION and stage_day >= case.promised:
-            label += f", brought to day {case.promised - 1}: this order's protection ends on day {case.promised}"
-            stage_day = max(case.promised - 1, 0)
-        due_at = case.at_day(stage_day)
+    # The window's day, or (S2) the day before this order's own protection ends.
+    brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
+    day = max(case.promised - 1, 0) if brought else stage_day
+    if day is not None:
+
+        def label() -> str:
+            text = f"{country} {kind} at {stage_day}"
+            if brought:
+                text += (
+                    f", brought to day {day}: this order's protection ends on day {case.promised}"
+                )
+            return text
+
+        due_at = case.at_day(day)
         if kind is Kind.REFUND_OFFER:
             due_at += case.pause
         options.append(
             (
                 due_at,
-                f"day {case.day(case.now)} after shipment ({label}){paused}",
+                lambda: f"day {case.day(case.now)} after shipment ({label()}){paused()}",
                 kind is Kind.REFUND_OFFER and case.pause_running,
             )
         )
-    stall = case.stall()
-    if stall is not None and window.tracking.stalled_action == kind.value:
+    stall = case.stall
+    if stall is not None and window.tracking.stalled_action == kind.value and _confirmed(case):
         crossed, parcel = stall
         last = parcel.last_event
         assert last is not None
-        answered = parcel.facts.answered_at
-        if answered is not None and answered < crossed and case.now >= crossed + STALE_GRACE:
-            return options  # F3: never confirmed by the carrier; stale, not stuck
         options.append(
             (
                 crossed,
-                f"stalled: no new event on {parcel.number} for {window.tracking.stalled_days} days "
-                f"since {_date(last.occurred_at)} (threshold crossed {_date(crossed)}), "
-                f"{kind} brought forward"
-                + (f" from day {stage_day}" if stage_day is not None else "")
-                + (
-                    "; the carrier stopped reporting, so our data may be stale"
-                    if parcel.current is Status.EXPIRED
-                    else ""
+                lambda: (
+                    f"stalled: no new event on {parcel.number} for "
+                    f"{window.tracking.stalled_days} days since {_date(last.occurred_at)} "
+                    f"(threshold crossed {_date(crossed)}), {kind} brought forward"
+                    + (f" from day {day}" if day is not None else "")
+                    + (
+                        "; the carrier stopped reporting, so our data may be stale"
+                        if parcel.current is Status.EXPIRED
+                        else ""
+                    )
                 ),
                 False,
             )
         )
-    missing = case.never_found()
+    missing = case.never_found
     if kind is Kind.REFUND_OFFER and missing:
         refund_day = window.tracking.not_found_refund_days
         options.append(
             (
                 case.at_day(refund_day) + case.pause,
-                f"tracking never found: {', '.join(p.number for p in missing)} has no event "
-                f"{refund_day} days after shipment ({country} not_found_refund_days){paused}",
+                lambda: (
+                    f"tracking never found: {', '.join(p.number for p in missing)} has no "
+                    f"event {refund_day} days after shipment ({country} not_found_refund_days)"
+                    f"{paused()}"
+                ),
                 case.pause_running,
             )
         )
     return options
 
 
+def _confirmed(case: _Case) -> bool:
+    """F3: a stall the carrier has not confirmed by an answer after its crossing, within the
+    grace, is stale data rather than a stuck parcel."""
+    assert case.stall is not None
+    crossed, parcel = case.stall
+    answered = parcel.facts.answered_at
+    return answered is None or answered >= crossed or case.now < crossed + STALE_GRACE
+
+
 def _extension(case: _Case, due: _Due) -> _Due:
     """S2: the new protection end, and no extension once protection has run out."""
     ends = case.at_day(case.promised)
     until = ends + case.window.extension_days * DAY
-    due = replace(
+    why = due.reason
+    return replace(
         due,
         protection_until=until,
-        reason=f"{due.reason}; protection extended by {case.window.extension_days} days "
-        f"to {_date(until)}",
+        reason=lambda: (
+            f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
+        ),
+        skip_reason=(
+            f"protection already ended on {_date(ends)}" if case.now >= ends else due.skip_reason
+        ),
     )
-    if case.now >= ends:
-        due = replace(due, skip_reason=f"protection already ended on {_date(ends)}")
-    return due
 
 
 def _superseded_by(case: _Case, kind: Kind) -> LoggedOutreach | None:
@@ -624,8 +689,10 @@ def _followup_dues(case: _Case) -> list[_Due]:
             Kind.REFUND_FOLLOWUP,
             STAGE_TRIGGER,
             sent + REFUND_FOLLOWUP_DAYS * DAY,
-            f"refund offer sent {_date(sent)}, {REFUND_FOLLOWUP_DAYS} days without delivery; "
-            f"{case.tracking_phrase()}",
+            lambda: (
+                f"refund offer sent {_date(sent)}, {REFUND_FOLLOWUP_DAYS} days without "
+                f"delivery; {case.tracking_phrase}"
+            ),
         )
     ]
 
@@ -633,34 +700,43 @@ def _followup_dues(case: _Case) -> list[_Due]:
 def _episode_dues(case: _Case) -> list[_Due]:
     """E1-E3."""
     dues: list[_Due] = []
-    reminder_days = case.window.tracking.pickup_reminder_days
     for parcel in case.parcels:
         for kind, group, what in EPISODE_MESSAGES:
             for run in parcel.runs(group):
-                start = run.start.occurred_at
-                trigger = f"{parcel.number}@{_stamp(start)}"
-                reason = f"{parcel.number} {what} since {_date(start)}: {_event_text(run.start)}"
-                if kind is Kind.CUSTOMS_HOLD or kind is Kind.CUSTOMS_PAYMENT_DUE:
-                    reason += f" (customs guidance: {case.window.customs_variant})"
-                dues.extend(_episode_due(kind, trigger, start, run, reason, parcel.number))
-                if kind is Kind.READY_FOR_PICKUP:
-                    remind_at = start + reminder_days * DAY
-                    dues.extend(
-                        _episode_due(
-                            Kind.PICKUP_REMINDER,
-                            trigger,
-                            remind_at,
-                            run,
-                            f"{parcel.number} still waiting for pickup after {reminder_days} "
-                            f"days (since {_date(start)})",
-                            parcel.number,
-                        )
-                    )
+                dues += _run_dues(case, parcel, kind, what, run)
+    return dues
+
+
+def _run_dues(case: _Case, parcel: _Parcel, kind: Kind, what: str, run: _Run) -> list[_Due]:
+    """E1, E2 for one episode."""
+    start = run.start.occurred_at
+    trigger = f"{parcel.number}@{_stamp(start)}"
+
+    def reason() -> str:
+        text = f"{parcel.number} {what} since {_date(start)}: {_event_text(run.start)}"
+        if kind is Kind.CUSTOMS_HOLD or kind is Kind.CUSTOMS_PAYMENT_DUE:
+            text += f" (customs guidance: {case.window.customs_variant})"
+        return text
+
+    dues = _episode_due(kind, trigger, start, run, reason, parcel.number)
+    if kind is Kind.READY_FOR_PICKUP:
+        reminder_days = case.window.tracking.pickup_reminder_days
+        dues += _episode_due(
+            Kind.PICKUP_REMINDER,
+            trigger,
+            start + reminder_days * DAY,
+            run,
+            lambda: (
+                f"{parcel.number} still waiting for pickup after {reminder_days} "
+                f"days (since {_date(start)})"
+            ),
+            parcel.number,
+        )
     return dues
 
 
 def _episode_due(
-    kind: Kind, trigger: str, due_at: datetime, run: _Run, reason: str, number: str
+    kind: Kind, trigger: str, due_at: datetime, run: _Run, reason: _Reason, number: str
 ) -> list[_Due]:
     if run.ended_at is None:
         return [_Due(kind, trigger, due_at, reason, tracking_number=number)]
@@ -685,18 +761,15 @@ def _delivered_dues(case: _Case) -> list[_Due]:
         return []
     moments = [p.delivered_at() or case.shipped for p in case.parcels]
     delivered_at = max(moments)
-    latest = case.latest_event()
-    where = f": {_event_text(latest[1])}" if latest is not None else ""
-    count = len(case.parcels)
-    parcels = "the parcel" if count == 1 else f"all {count} parcels"
-    dues = [
-        _Due(
-            Kind.DELIVERED,
-            ORDER_TRIGGER,
-            delivered_at,
-            f"{parcels} delivered, last on {_date(delivered_at)}{where}",
-        )
-    ]
+
+    def reason() -> str:
+        latest = case.latest_event
+        where = f": {_event_text(latest[1])}" if latest is not None else ""
+        count = len(case.parcels)
+        parcels = "the parcel" if count == 1 else f"all {count} parcels"
+        return f"{parcels} delivered, last on {_date(delivered_at)}{where}"
+
+    dues = [_Due(Kind.DELIVERED, ORDER_TRIGGER, delivered_at, reason)]
     confirmed = case.logged.get((Kind.DELIVERED, ORDER_TRIGGER))
     if confirmed is not None:
         days = case.window.tracking.review_request_days
@@ -706,7 +779,7 @@ def _delivered_dues(case: _Case) -> list[_Due]:
                 Kind.REVIEW_REQUEST,
                 ORDER_TRIGGER,
                 base + days * DAY,
-                f"{days} days after delivery ({_date(delivered_at)}) and its confirmation",
+                lambda: f"{days} days after delivery ({_date(delivered_at)}) and its confirmation",
             )
         )
     return dues
@@ -717,7 +790,7 @@ def _not_found_dues(case: _Case) -> list[_Due]:
     dues: list[_Due] = []
     alert_days = case.window.tracking.not_found_alert_days
     alert_at = case.at_day(alert_days)
-    missing = case.never_found()
+    missing = case.never_found
     for parcel in missing:
         why = "never polled yet" if parcel.current is None else "the carrier does not know it"
         dues.append(
@@ -725,8 +798,10 @@ def _not_found_dues(case: _Case) -> list[_Due]:
                 Kind.STAFF_TRACKING_NOT_FOUND,
                 parcel.number,
                 alert_at,
-                f"{parcel.number}: no tracking event {alert_days} days after shipment ({why}); "
-                "wrong or transfer number, or the parcel failed a security check?",
+                _text(
+                    f"{parcel.number}: no tracking event {alert_days} days after shipment "
+                    f"({why}); wrong or transfer number, or the parcel failed a security check?"
+                ),
                 tracking_number=parcel.number,
             )
         )
@@ -736,8 +811,10 @@ def _not_found_dues(case: _Case) -> list[_Due]:
                 Kind.TRACKING_NOT_FOUND,
                 ORDER_TRIGGER,
                 alert_at,
-                f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} days "
-                "after shipment",
+                lambda: (
+                    f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} "
+                    "days after shipment"
+                ),
             )
         )
     for parcel in case.parcels:
@@ -747,11 +824,16 @@ def _not_found_dues(case: _Case) -> list[_Due]:
                     Kind.STAFF_INVALID_TRACKING,
                     parcel.number,
                     case.shipped,
-                    f"tracking number looks wrong: {parcel.facts.number_warning}",
+                    _text(f"tracking number looks wrong: {parcel.facts.number_warning}"),
                     tracking_number=parcel.number,
                 )
             )
     return dues
+
+
+def _text(text: str) -> _Reason:
+    """A reason already formatted (a loop's lambda would see only the last parcel)."""
+    return lambda: text
 
 
 def _all_dues(case: _Case) -> list[_Due]:
@@ -760,7 +842,8 @@ def _all_dues(case: _Case) -> list[_Due]:
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
         return []
     dues = [*_stage_dues(case), *_followup_dues(case)]
-    dues += _episode_dues(case) + _delivered_dues(case) + _not_found_dues(case)
+    dues += case.from_tracking(_episode_dues) + _delivered_dues(case)
+    dues += case.from_tracking(_not_found_dues)
     if case.offer_live:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
     if state is OrderState.OPTED_OUT:
@@ -831,10 +914,14 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
         others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
         return others, tuple(sorted(waits))
     noted = [
-        replace(d, reason=d.reason + stale_notes[i]) if i in stale_notes else d
+        replace(d, reason=_noted(d.reason, stale_notes[i])) if i in stale_notes else d
         for i, d in enumerate(due_now)
     ]
     return noted, ()
+
+
+def _noted(why: _Reason, note: str) -> _Reason:
+    return lambda: why() + note
 
 
 def _catch_up(dues: list[_Due]) -> list[_Due]:
@@ -873,13 +960,14 @@ def _catch_up(dues: list[_Due]) -> list[_Due]:
 
 def _intents(case: _Case, due: _Due) -> list[Intent]:
     kinds = [Kind.EXTEND_PROTECTION, Kind.EXTENSION] if due.kind is Kind.EXTENSION else [due.kind]
+    reason = due.reason()
     return [
         Intent(
             kind=kind,
             trigger=due.trigger,
             due_at=due.due_at,
             needs_approval=kind.value in case.window.approval_required,
-            reason=due.reason,
+            reason=reason,
             audience=kind.audience,
             skipped=bool(due.skip_reason),
             skip_reason=due.skip_reason,
@@ -905,29 +993,7 @@ def decide(
     Pure: the same arguments always give the same decision. Skipped intents must be logged (state
     `skipped`) so that they are never produced again.
     """
-    case = _Case(order, shipments, window, logged, now)
-    withdrawals = _withdrawals(case)
-    if withdrawals:
-        gone = {(w.kind, w.trigger) for w in withdrawals}
-        logged = [
-            replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
-            for e in logged
-        ]
-        case = _Case(order, shipments, window, logged, now)
-    due_now = [d for d in _all_dues(case) if d.due_at <= now]
-    due_now, awaiting = _fresh_only(case, due_now)
-    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
-    offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
-    others: list[_Due] = []
-    for due in due_now:
-        if due.kind in STAGE_KINDS:
-            continue
-        if offer_now and due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason:
-            due = replace(due, skip_reason="superseded by the refund offer decided now")
-        others.append(due)
-    intents = [intent for due in stages + others for intent in _intents(case, due)]
-    intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
-    return Decision(tuple(intents), tuple(withdrawals), awaiting)
+    return evaluate(order, shipments, window, logged, now).decision
 
 
 def next_decision_at(
@@ -943,18 +1009,57 @@ def next_decision_at(
     arrives; a new event (or an order-state change) is a reason to decide again at once. While a
     customs payment is pending the refund offer's day slides with the clock, so it sets no time.
     """
-    decision = decide(order, shipments, window, logged, now)
-    gone = {(w.kind, w.trigger) for w in decision.withdrawals}
-    after = [
-        replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
-        for e in logged
-    ]
-    after += [as_logged(intent, now) for intent in decision.intents]
-    case = _Case(order, shipments, window, after, now)
-    times = [d.due_at for d in _all_dues(case) if d.due_at > now and not d.moving]
-    if decision.awaiting_tracking:
-        times.append(now + STALE_RETRY)
-    return min(times, default=None)
+    return evaluate(order, shipments, window, logged, now).next_at
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """`decide()` and `next_decision_at()` for the same arguments."""
+
+    decision: Decision
+    next_at: datetime | None
+
+
+def evaluate(
+    order: OrderFacts,
+    shipments: Sequence[ShipmentFacts],
+    window: Window,
+    logged: Sequence[LoggedOutreach],
+    now: datetime,
+) -> Evaluation:
+    """Both answers from one reading of the order and its tracking, for the decide job, which
+    needs both for every order and cannot afford to read the tracking twice."""
+    case = _Case(order, shipments, window, logged, now)
+    withdrawals = _withdrawals(case)
+    if withdrawals:
+        gone = {(w.kind, w.trigger) for w in withdrawals}
+        logged = [
+            replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
+            for e in logged
+        ]
+        case = case.relogged(logged)
+    due_now = [d for d in _all_dues(case) if d.due_at <= now]
+    due_now, awaiting = _fresh_only(case, due_now)
+    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
+    offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
+    others: list[_Due] = []
+    for due in due_now:
+        if due.kind in STAGE_KINDS:
+            continue
+        if offer_now and due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason:
+            due = replace(due, skip_reason="superseded by the refund offer decided now")
+        others.append(due)
+    intents = [intent for due in stages + others for intent in _intents(case, due)]
+    intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
+    # What is due later, once this decision is in the log (a refund offer holds stages, a
+    # delivered confirmation starts the review request's clock).
+    after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
+    times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
+    if awaiting:
+        times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
+    return Evaluation(
+        Decision(tuple(intents), tuple(withdrawals), awaiting), min(times, default=None)
+    )
 
 
 def as_logged(intent: Intent, now: datetime) -> LoggedOutreach:
