@@ -159,7 +159,7 @@ class Bed:
 
     @property
     def finished(self) -> bool:
-        return self.progress.exists() and int(self.progress.read_text()) >= self.steps
+        return self.progress.exists() and int(self.progress.read_text()) > self.steps  # settled
 
     def facts(self) -> Facts:
         ids = [str(m["Message-ID"]) for m in self.world.smtp.messages]

@@ -19,13 +19,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from daemon.cli.run_cmd import recover_own_leftovers
 from daemon.clock import VirtualClock
 from daemon.config import load_config
 from daemon.db import make_engine
+from daemon.leases import SHIPMENTS
 from daemon.review import LogFilter, approvable_ids, approve
 from daemon.simulate import sandboxed
 from daemon.wiring import build_runtime
@@ -80,12 +81,23 @@ async def run(spec: dict[str, Any]) -> None:
 
     runtime.sender.sleep = no_sleep
     async with httpx.AsyncClient() as http:
-        for index in range(first, steps):
+        # One step past the last is the settling step: every open shipment is polled once more,
+        # so the reference and a trial are compared on everything the carriers reported by the
+        # end, not on whichever poll happened to fall before it (kills shift a shipment's next
+        # check by a step or more; a quiet parcel is looked at once a day).
+        for index in range(first, steps + 1):
             progress.write_text(str(index))
             moment = start + index * step
             clock.set(moment)
             for origin in spec["origins"]:
                 await http.post(f"{origin}/_emulator/clock", json={"now": moment.isoformat()})
+            if index == steps:
+                with engine.begin() as conn:
+                    conn.execute(
+                        update(SHIPMENTS)
+                        .where(SHIPMENTS.c.closed.is_(False))
+                        .values(next_check_at=moment)
+                    )
             killer.phase = "poll"
             await runtime.poller.run_once()
             killer.phase = "decide"
@@ -96,7 +108,7 @@ async def run(spec: dict[str, Any]) -> None:
             ids = approvable_ids(engine, LogFilter())
             if ids:
                 approve(engine, ids, "crash trial (approve all)", moment)
-    progress.write_text(str(steps))
+    progress.write_text(str(steps + 1))
     await runtime.close()
     engine.dispose()
     if killer.counts_path is not None:
