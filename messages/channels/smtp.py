@@ -15,6 +15,7 @@ the content went out is replaced once, transparently: nothing was delivered on i
 
 from __future__ import annotations
 
+import base64
 import secrets
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -23,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.charset import QP, Charset
 from email.errors import MessageError
-from email.header import Header
 from email.headerregistry import Address
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
-from email.policy import compat32
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 from functools import lru_cache
 from typing import Literal
@@ -77,6 +77,7 @@ class SmtpSettings:
 
 
 _LONGEST_WORD = 60  # longer ones go out as encoded words, which fold anywhere
+_ENCODED_CHUNK = 45  # UTF-8 bytes per encoded word: "=?utf-8?b?" + 60 base64 + "?=" = 72 columns
 
 
 def _no_line_breaks(name: str, value: str) -> str:
@@ -95,13 +96,35 @@ def _plain(value: str) -> bool:
     )
 
 
-def _text_header(value: str) -> str | Header:
-    return value if _plain(value) else Header(value, "utf-8")
+class _Encoded(str):
+    """A header value already encoded and folded here (base64 encoded words, ASCII only)."""
 
 
-def _mailbox(header: str, name: str, addr_spec: str) -> str | Header:
+def _encoded_words(text: str) -> _Encoded:
+    """RFC 2047 base64 encoded words, one per folded line, never splitting a character.
+
+    Why not `email.header.Header`: it finds each split by re-encoding the growing line, character
+    by character, which costs more than the rest of the message together."""
+    chunks: list[bytes] = []
+    chunk = b""
+    for char in text:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > _ENCODED_CHUNK:
+            chunks.append(chunk)
+            chunk = b""
+        chunk += data
+    chunks.append(chunk)
+    words = (f"=?utf-8?b?{base64.b64encode(c).decode('ascii')}?=" for c in chunks)
+    return _Encoded("\r\n ".join(words))
+
+
+def _text_header(value: str) -> str:
+    return value if _plain(value) else _encoded_words(value)
+
+
+def _mailbox(header: str, name: str, addr_spec: str) -> str:
     """`Name <addr>`, checked: no line breaks, a valid ASCII address (no SMTPUTF8 yet); a name
-    that is not plain ASCII goes out as encoded words, folded like any other header."""
+    that is not plain ASCII goes out as encoded words."""
     _no_line_breaks(header, name)
     _no_line_breaks(header, addr_spec)
     try:
@@ -112,24 +135,32 @@ def _mailbox(header: str, name: str, addr_spec: str) -> str | Header:
         raise PermanentSendError(f"header {header} has a non-ASCII address (no SMTPUTF8)")
     if _plain(name):
         return formataddr((name, address.addr_spec))
-    value = Header(name, "utf-8", header_name=header)
-    value.append(f" <{address.addr_spec}>", "us-ascii")
-    return value
+    return _Encoded(f"{_encoded_words(name)}\r\n <{address.addr_spec}>")
 
 
 @lru_cache(maxsize=16)
-def _store_mailbox(header: str, name: str, addr_spec: str) -> str | Header:
+def _store_mailbox(header: str, name: str, addr_spec: str) -> str:
     """The store's own From and Reply-To: the same for every message, so checked and encoded once."""
     return _mailbox(header, name, addr_spec)
 
 
+class _Wire(Compat32):
+    """compat32 (header values stored as given, checked above) writing short ASCII values and
+    values encoded here as they are: its general folding builds a `Header` for every header."""
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if isinstance(value, _Encoded) or (
+            value.isascii() and len(name) + len(value) + 2 <= (self.max_line_length or 78)
+        ):
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
 # Both parts are quoted-printable UTF-8: 7-bit clean for any relay (no 8BITMIME needed), and a
-# QP body can never contain a boundary that starts with "=" (QP writes "=" as "=3D").
+# QP body can never contain the boundary, which starts with "=_" ("=" is written "=3D" in QP).
 _UTF8_QP = Charset("utf-8")
 _UTF8_QP.body_encoding = QP
-# compat32 stores header values as given (checked above) and folds them at 78 columns; the
-# `email.policy.SMTP` header registry parses and re-folds every header, several times slower.
-_WIRE = compat32.clone(linesep="\r\n")
+_WIRE = _Wire(linesep="\r\n")
 
 
 def build_email(
@@ -167,14 +198,14 @@ def _build_email(
     reply_to: str = "",
     now: datetime | None = None,
 ) -> Message:
-    msg = MIMEMultipart("alternative", boundary=f"==============={secrets.token_hex(12)}==")
+    msg = MIMEMultipart("alternative", boundary=f"=_{secrets.token_hex(12)}")
     msg["Message-ID"] = _no_line_breaks("Message-ID", message.message_id)
     msg["Date"] = format_datetime(now or datetime.now(UTC))
-    _put(msg, "From", _store_mailbox("From", from_name, from_address))
-    _put(msg, "To", _mailbox("To", message.to_name, message.to_address))
+    msg["From"] = _store_mailbox("From", from_name, from_address)
+    msg["To"] = _mailbox("To", message.to_name, message.to_address)
     if reply_to:
-        _put(msg, "Reply-To", _store_mailbox("Reply-To", from_name, reply_to))
-    _put(msg, "Subject", _text_header(_no_line_breaks("Subject", message.subject)))
+        msg["Reply-To"] = _store_mailbox("Reply-To", from_name, reply_to)
+    msg["Subject"] = _text_header(_no_line_breaks("Subject", message.subject))
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to us
     if message.unsubscribe:
         target = _no_line_breaks("List-Unsubscribe", message.unsubscribe)
@@ -187,16 +218,12 @@ def _build_email(
         _no_line_breaks(name, name)
         if not name or ":" in name or " " in name or not name.isascii():
             raise PermanentSendError(f"invalid header name {name!r}")
-        _put(msg, name, _text_header(_no_line_breaks(name, value)))
+        msg[name] = _text_header(_no_line_breaks(name, value))
     if message.locale:
         msg["Content-Language"] = _no_line_breaks("Content-Language", message.locale)
     msg.attach(_text_part("plain", message.text))
     msg.attach(_text_part("html", message.html))
     return msg
-
-
-def _put(msg: Message, name: str, value: str | Header) -> None:
-    msg[name] = value  # type: ignore[assignment]  # compat32 takes Header objects; typeshed: str
 
 
 def _text_part(subtype: str, text: str) -> MIMENonMultipart:
