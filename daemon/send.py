@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Row, and_, exists, func, or_, select, update
 
 from carriers.status import Status
 from daemon.config import Config, Window
@@ -34,6 +35,7 @@ from messages.channels.base import (
     PermanentSendError,
     ReceiptStatus,
     RetryableSendError,
+    SessionChannel,
     make_message_id,
     unsubscribe_target,
 )
@@ -119,11 +121,17 @@ class Sender:
                 limit=self.batch,
             )
         self.crash("after_claim")
+        if not leased:
+            return report
+        with session_scope(self.engine) as session:
+            work = _load(session, leased)
         spacing = 60.0 / self.config.smtp.max_per_minute
-        for row_id, token in leased:
-            outcome = await self._one(row_id, token, report)
-            if outcome == "email":
-                await self.sleep(spacing)  # never faster than the configured SMTP rate
+        async with AsyncExitStack() as stack:
+            sessions = _Sessions(self.channels, stack)
+            for item in work:
+                outcome = await self._one(item, report, sessions)
+                if outcome == "email":
+                    await self.sleep(spacing)  # never faster than the configured SMTP rate
         return report
 
     def recover(self) -> int:
@@ -132,11 +140,10 @@ class Sender:
         expired = or_(OUTREACH.c.lease_until.is_(None), OUTREACH.c.lease_until < now)
         return hold_interrupted_sends(self.engine, expired, now, "after a crash or kill")
 
-    async def _one(self, row_id: int, token: int, report: SendReport) -> str:
+    async def _one(self, item: _Work, report: SendReport, sessions: _Sessions) -> str:
         now = self.clock()
+        row, order, token, row_id = item.row, item.order, item.token, item.row.id
         with session_scope(self.engine) as session:
-            row = session.execute(select(OUTREACH).where(OUTREACH.c.id == row_id)).one()
-            order = session.execute(select(ORDERS).where(ORDERS.c.id == row.order_pk)).one()
             kind = Kind(row.kind)
             window = self.config.window(order.country)
             audience = Audience(row.audience)
@@ -169,22 +176,25 @@ class Sender:
                 report.manual += 1
                 return "manual"
             try:
-                message, locale = self._build(session, row, order, window, kind, audience)
+                message, locale = self._build(item, window, kind, audience)
             except (MissingTemplate, ValueError) as exc:
                 self._finish(session, row, token, OutreachState.FAILED, now,
                              last_error=f"held for staff: {exc}")  # fmt: skip
                 report.held += 1
                 return "held"
             channel_name = row.channel or "manual"
-            channel = self.channels.get(channel_name)
+            channel = await sessions.get(channel_name)
             if channel is None:
                 self._finish(session, row, token, OutreachState.FAILED, now,
                              last_error=f"channel {channel_name!r} is not configured")  # fmt: skip
                 report.failed += 1
                 return "failed"
+            ours = [fenced(OUTREACH, row_id, token), OUTREACH.c.state == row.state]
+            if audience is not Audience.STAFF:  # the order was read with the batch: still open?
+                ours.append(_ORDER_OPEN)
             marked = session.execute(
                 update(OUTREACH)
-                .where(fenced(OUTREACH, row_id, token), OUTREACH.c.state == row.state)
+                .where(*ours)
                 .values(
                     state=OutreachState.SENDING,
                     attempts=row.attempts + 1,
@@ -196,7 +206,15 @@ class Sender:
                 )
             )
             if rowcount(marked) != 1:
-                return "lost"  # approved/rejected/claimed elsewhere a moment ago: not ours to send
+                state = session.execute(
+                    select(ORDERS.c.state).where(ORDERS.c.id == order.id)
+                ).scalar_one()
+                if audience is Audience.STAFF or state == OrderState.OPEN:
+                    return "lost"  # approved/rejected/claimed elsewhere a moment ago: not ours
+                self._finish(session, row, token, OutreachState.SUPPRESSED, now,
+                             last_error=f"order is {state}")  # fmt: skip
+                report.suppressed += 1
+                return "suppressed"
         self.crash("after_sending_commit")
         try:
             receipt = await channel.send(message)
@@ -224,20 +242,12 @@ class Sender:
         return channel_name
 
     def _build(
-        self,
-        session: Any,
-        row: Row[Any],
-        order: Row[Any],
-        window: Window,
-        kind: Kind,
-        audience: Audience,
+        self, item: _Work, window: Window, kind: Kind, audience: Audience
     ) -> tuple[OutgoingMessage, str]:
+        row, order, ships = item.row, item.order, item.shipments
         store = self.config.store
         domain = store.from_address.rpartition("@")[2]
         message_id = make_message_id(f"outreach-{row.id}", domain)
-        ships = session.execute(
-            select(SHIPMENTS).where(SHIPMENTS.c.order_pk == order.id).order_by(SHIPMENTS.c.id)
-        ).all()
         numbers = tuple(s.tracking_number for s in ships if not s.closed or s.status)
         tz = order.timezone or window.timezone
         if audience is Audience.STAFF:
@@ -255,7 +265,7 @@ class Sender:
             locale = store.default_locale
             to_address, to_name = store.staff_email, store.name
         else:
-            context = self._buyer_context(session, row, order, window, ships, numbers, tz)
+            context = self._buyer_context(item, window, numbers, tz)
             locale = self._locale(kind, order, window)
             to_address, to_name = order.email, order.buyer_name
         rendered = render(kind.value, context, locale, template_dir=self.template_dir)
@@ -286,33 +296,11 @@ class Sender:
         )
 
     def _buyer_context(
-        self,
-        session: Any,
-        row: Row[Any],
-        order: Row[Any],
-        window: Window,
-        ships: list[Row[Any]],
-        numbers: tuple[str, ...],
-        tz: str,
+        self, item: _Work, window: Window, numbers: tuple[str, ...], tz: str
     ) -> MessageContext:
-        last = pickup = None
-        ship_ids = [s.id for s in ships]
-        if ship_ids:
-            last = session.execute(
-                select(EVENTS)
-                .where(EVENTS.c.shipment_id.in_(ship_ids))
-                .order_by(EVENTS.c.occurred_at.desc())
-                .limit(1)
-            ).first()
-            pickup = session.execute(
-                select(EVENTS)
-                .where(
-                    EVENTS.c.shipment_id.in_(ship_ids),
-                    EVENTS.c.status == Status.AVAILABLE_FOR_PICKUP,
-                )
-                .order_by(EVENTS.c.occurred_at.desc())
-                .limit(1)
-            ).first()
+        row, order, ships, last, pickup = (
+            item.row, item.order, item.shipments, item.last_event, item.pickup_event
+        )  # fmt: skip
         promised = order.promised_days or window.promised_days
         protection = order.shipped_at + timedelta(days=promised)
         if row.kind in (Kind.EXTENSION, Kind.EXTEND_PROTECTION):
@@ -356,7 +344,7 @@ class Sender:
     ) -> None:
         session.execute(
             update(OUTREACH)
-            .where(fenced(OUTREACH, row.id, token))
+            .where(fenced(OUTREACH, row.id, token), OUTREACH.c.state == row.state)
             .values(state=state, updated_at=now, **values, **release_values())
         )
 
@@ -365,7 +353,7 @@ class Sender:
     ) -> None:
         session.execute(
             update(OUTREACH)
-            .where(fenced(OUTREACH, row.id, token))
+            .where(fenced(OUTREACH, row.id, token), OUTREACH.c.state == row.state)
             .values(next_attempt_at=until, updated_at=now, **release_values())
         )
 
@@ -392,6 +380,95 @@ class Sender:
         self._write(row.id, token, OutreachState(row.state), last_error=exc.reason[:500],
                     next_attempt_at=self.clock() + wait)  # fmt: skip
         report.retried += 1
+
+
+# A buyer message goes out only while its order is open; checked again in the `sending` update,
+# because the batch's orders were read before the first of its messages went out.
+_ORDER_OPEN = exists().where(ORDERS.c.id == OUTREACH.c.order_pk, ORDERS.c.state == OrderState.OPEN)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """One claimed row with everything its message is made from, read with the batch."""
+
+    row: Row[Any]
+    token: int
+    order: Row[Any]
+    shipments: list[Row[Any]]
+    last_event: Row[Any] | None
+    pickup_event: Row[Any] | None
+
+
+def _load(session: Any, leased: Sequence[tuple[int, int]]) -> list[_Work]:
+    """The claimed rows, their orders, shipments and latest events: five queries for the whole
+    batch instead of five per message. In claim order."""
+    tokens = dict(leased)
+    rows = {
+        r.id: r for r in session.execute(select(OUTREACH).where(OUTREACH.c.id.in_(tokens))).all()
+    }
+    pks = {r.order_pk for r in rows.values()}
+    orders = {o.id: o for o in session.execute(select(ORDERS).where(ORDERS.c.id.in_(pks))).all()}
+    ships: dict[int, list[Row[Any]]] = {pk: [] for pk in pks}
+    for ship in session.execute(
+        select(SHIPMENTS).where(SHIPMENTS.c.order_pk.in_(pks)).order_by(SHIPMENTS.c.id)
+    ).all():
+        ships[ship.order_pk].append(ship)
+    last = _latest_events(session, pks, None)
+    pickup = _latest_events(session, pks, Status.AVAILABLE_FOR_PICKUP)
+    return [
+        _Work(
+            row,
+            tokens[row_id],
+            orders[row.order_pk],
+            ships[row.order_pk],
+            last.get(row.order_pk),
+            pickup.get(row.order_pk),
+        )
+        for row_id, _ in leased
+        if (row := rows.get(row_id)) is not None
+    ]
+
+
+def _latest_events(session: Any, pks: set[int], status: Status | None) -> dict[int, Row[Any]]:
+    """Each order's most recent tracking event over all its shipments (of `status`, if given)."""
+    ranked = (
+        select(
+            EVENTS.c.description,
+            EVENTS.c.location,
+            EVENTS.c.occurred_at,
+            SHIPMENTS.c.order_pk,
+            func.row_number()
+            .over(partition_by=SHIPMENTS.c.order_pk, order_by=EVENTS.c.occurred_at.desc())
+            .label("rank"),
+        )
+        .join(SHIPMENTS, SHIPMENTS.c.id == EVENTS.c.shipment_id)
+        .where(SHIPMENTS.c.order_pk.in_(pks))
+    )
+    if status is not None:
+        ranked = ranked.where(EVENTS.c.status == status)
+    sub = ranked.subquery()
+    found = session.execute(select(sub).where(sub.c.rank == 1)).all()
+    return {event.order_pk: event for event in found}
+
+
+class _Sessions:
+    """The run's channels, each opened as a session (one SMTP connection for the run) on first
+    use and closed when the run ends; channels without sessions are used as they are."""
+
+    def __init__(self, channels: Mapping[str, Channel], stack: AsyncExitStack) -> None:
+        self._channels = channels
+        self._stack = stack
+        self._open: dict[str, Channel] = {}
+
+    async def get(self, name: str) -> Channel | None:
+        if name in self._open:
+            return self._open[name]
+        channel = self._channels.get(name)
+        if isinstance(channel, SessionChannel):
+            channel = await self._stack.enter_async_context(channel.session())
+        if channel is not None:
+            self._open[name] = channel
+        return channel
 
 
 def _next_update(now: datetime, window: Window, shipped_at: datetime) -> date:
