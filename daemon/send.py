@@ -17,15 +17,28 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Row, and_, exists, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Row,
+    Update,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from carriers.status import Status
 from daemon.config import Config, Window
 from daemon.db import rowcount, session_scope
-from daemon.leases import OUTREACH, SHIPMENTS, claim, fenced, release_values
+from daemon.leases import OUTREACH, SHIPMENTS, claim, release_values
 from daemon.models import Order, OrderState, OutreachState, TrackingEvent
 from daemon.quiet import quiet_until
 from messages.channels.base import (
@@ -189,23 +202,22 @@ class Sender:
                              last_error=f"channel {channel_name!r} is not configured")  # fmt: skip
                 report.failed += 1
                 return "failed"
-            ours = [fenced(OUTREACH, row_id, token), OUTREACH.c.state == row.state]
-            if audience is not Audience.STAFF:  # the order was read with the batch: still open?
-                ours.append(_ORDER_OPEN)
-            marked = session.execute(
-                update(OUTREACH)
-                .where(*ours)
-                .values(
-                    state=OutreachState.SENDING,
-                    attempts=row.attempts + 1,
-                    message_id=message.message_id,
-                    subject=message.subject,
-                    body_text=message.text,
-                    locale=locale,
-                    updated_at=now,
-                )
+            marked = _fenced_update(
+                session,
+                row_id,
+                token,
+                row.state,
+                # the order was read with the batch: a buyer message needs it open still
+                order_open=audience is not Audience.STAFF,
+                state=OutreachState.SENDING,
+                attempts=row.attempts + 1,
+                message_id=message.message_id,
+                subject=message.subject,
+                body_text=message.text,
+                locale=locale,
+                updated_at=now,
             )
-            if rowcount(marked) != 1:
+            if marked != 1:
                 state = session.execute(
                     select(ORDERS.c.state).where(ORDERS.c.id == order.id)
                 ).scalar_one()
@@ -342,28 +354,19 @@ class Sender:
         now: datetime,
         **values: Any,
     ) -> None:
-        session.execute(
-            update(OUTREACH)
-            .where(fenced(OUTREACH, row.id, token), OUTREACH.c.state == row.state)
-            .values(state=state, updated_at=now, **values, **release_values())
-        )
+        _fenced_update(session, row.id, token, row.state, state=state, updated_at=now,
+                       **values, **release_values())  # fmt: skip
 
     def _defer(
         self, session: Any, row: Row[Any], token: int, until: datetime, now: datetime
     ) -> None:
-        session.execute(
-            update(OUTREACH)
-            .where(fenced(OUTREACH, row.id, token), OUTREACH.c.state == row.state)
-            .values(next_attempt_at=until, updated_at=now, **release_values())
-        )
+        _fenced_update(session, row.id, token, row.state, next_attempt_at=until, updated_at=now,
+                       **release_values())  # fmt: skip
 
     def _write(self, row_id: int, token: int, state: OutreachState, **values: Any) -> None:
         with session_scope(self.engine) as session:
-            session.execute(
-                update(OUTREACH)
-                .where(fenced(OUTREACH, row_id, token), OUTREACH.c.state == OutreachState.SENDING)
-                .values(state=state, updated_at=self.clock(), **values, **release_values())
-            )
+            _fenced_update(session, row_id, token, OutreachState.SENDING, state=state,
+                           updated_at=self.clock(), **values, **release_values())  # fmt: skip
 
     def _retry_or_fail(
         self, row: Row[Any], token: int, exc: RetryableSendError, report: SendReport
@@ -385,6 +388,33 @@ class Sender:
 # A buyer message goes out only while its order is open; checked again in the `sending` update,
 # because the batch's orders were read before the first of its messages went out.
 _ORDER_OPEN = exists().where(ORDERS.c.id == OUTREACH.c.order_pk, ORDERS.c.state == OrderState.OPEN)
+
+
+def _fenced_update(
+    session: Any, row_id: int, token: int, expected: str, *, order_open: bool = False, **values: Any
+) -> int:
+    """Change a claimed row still in state `expected` (see `daemon.leases.fenced`); returns the
+    rows changed, 0 when the lease or the state moved on. The statement is built once per shape:
+    building and caching it again cost more than running it, twice per message."""
+    statement = _fenced_statement(tuple(values), order_open)
+    params = {f"v_{name}": value for name, value in values.items()}
+    result = session.execute(statement, {"f_id": row_id, "f_token": token, "f_state": expected,
+                                         **params})  # fmt: skip
+    return rowcount(result)
+
+
+@cache
+def _fenced_statement(names: tuple[str, ...], order_open: bool) -> Update:
+    statement = (
+        update(OUTREACH)
+        .where(
+            OUTREACH.c.id == bindparam("f_id"),
+            OUTREACH.c.lease_token == bindparam("f_token"),
+            OUTREACH.c.state == bindparam("f_state"),
+        )
+        .values({name: bindparam(f"v_{name}") for name in names})
+    )
+    return statement.where(_ORDER_OPEN) if order_open else statement
 
 
 @dataclass(frozen=True)
