@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from messages.channels.base import (
     make_message_id,
     unsubscribe_target,
 )
+from messages.channels.smtp import SmtpSession
 from messages.context import MessageContext, StaffContext
 from messages.kinds import Audience, Kind
 from messages.render import MissingTemplate, choose_locale, render
@@ -139,10 +140,21 @@ class Sender:
         with session_scope(self.engine) as session:
             work = _load(session, leased)
         spacing = 60.0 / self.config.smtp.max_per_minute
+        ahead: dict[int, _Plan] = {}
+
+        def plan_ahead(index: int) -> None:
+            """Work out the next row's message while this one's content is with the server."""
+            if index < len(work):
+                with suppress(Exception):  # planned again below, where it may raise
+                    ahead[index] = self._plan(work[index])
+
         async with AsyncExitStack() as stack:
             sessions = _Sessions(self.channels, stack)
-            for item in work:
-                outcome = await self._one(item, report, sessions)
+            for index, item in enumerate(work):
+                plan = ahead.pop(index, None) or self._plan(item)
+                outcome = await self._one(
+                    item, plan, report, sessions, partial(plan_ahead, index + 1)
+                )
                 if outcome == "email":
                     await self.sleep(spacing)  # never faster than the configured SMTP rate
         return report
@@ -153,48 +165,62 @@ class Sender:
         expired = or_(OUTREACH.c.lease_until.is_(None), OUTREACH.c.lease_until < now)
         return hold_interrupted_sends(self.engine, expired, now, "after a crash or kill")
 
-    async def _one(self, item: _Work, report: SendReport, sessions: _Sessions) -> str:
+    def _plan(self, item: _Work) -> _Plan:
+        """What to do with a claimed row, decided from the batch's data without touching the
+        database or a channel, so it can be done while the previous message is on the wire."""
         now = self.clock()
+        row, order = item.row, item.order
+        kind = Kind(row.kind)
+        window = self.config.window(order.country)
+        audience = Audience(row.audience)
+        if audience is not Audience.STAFF and order.state != OrderState.OPEN:
+            return _Plan(now, "suppressed", OutreachState.SUPPRESSED,
+                         {"last_error": f"order is {order.state}"})  # fmt: skip
+        if audience is Audience.BUYER:
+            resume = quiet_until(
+                now,
+                order.timezone or window.timezone,
+                window.quiet_hours.start,
+                window.quiet_hours.end,
+            )
+            if resume is not None:
+                return _Plan(now, "deferred", defer_until=resume)
+        if kind is Kind.REVIEW_REQUEST and not self.config.store.review_url:
+            return _Plan(now, "suppressed", OutreachState.SUPPRESSED,
+                         {"last_error": "no store.review_url configured"})  # fmt: skip
+        if kind is Kind.EXTEND_PROTECTION:
+            text = _extension_instructions(order, row, window)
+            return _Plan(now, "manual", OutreachState.MANUAL_PENDING,
+                         {"subject": f"Extend buyer protection for order {order.order_id}",
+                          "body_text": text})  # fmt: skip
+        try:
+            message, locale = self._build(item, window, kind, audience)
+        except (MissingTemplate, ValueError) as exc:
+            return _Plan(now, "held", OutreachState.FAILED,
+                         {"last_error": f"held for staff: {exc}"})  # fmt: skip
+        return _Plan(now, "send", message=message, locale=locale)
+
+    async def _one(
+        self,
+        item: _Work,
+        plan: _Plan,
+        report: SendReport,
+        sessions: _Sessions,
+        while_waiting: Callable[[], None],
+    ) -> str:
+        now = plan.now
         row, order, token, row_id = item.row, item.order, item.token, item.row.id
         with session_scope(self.engine) as session:
-            kind = Kind(row.kind)
-            window = self.config.window(order.country)
-            audience = Audience(row.audience)
-            if audience is not Audience.STAFF and order.state != OrderState.OPEN:
-                self._finish(session, row, token, OutreachState.SUPPRESSED, now,
-                             last_error=f"order is {order.state}")  # fmt: skip
-                report.suppressed += 1
-                return "suppressed"
-            if audience is Audience.BUYER:
-                resume = quiet_until(
-                    now,
-                    order.timezone or window.timezone,
-                    window.quiet_hours.start,
-                    window.quiet_hours.end,
-                )
-                if resume is not None:
-                    self._defer(session, row, token, resume, now)
-                    report.deferred += 1
-                    return "deferred"
-            if kind is Kind.REVIEW_REQUEST and not self.config.store.review_url:
-                self._finish(session, row, token, OutreachState.SUPPRESSED, now,
-                             last_error="no store.review_url configured")  # fmt: skip
-                report.suppressed += 1
-                return "suppressed"
-            if kind is Kind.EXTEND_PROTECTION:
-                text = _extension_instructions(order, row, window)
-                self._finish(session, row, token, OutreachState.MANUAL_PENDING, now,
-                             subject=f"Extend buyer protection for order {order.order_id}",
-                             body_text=text)  # fmt: skip
-                report.manual += 1
-                return "manual"
-            try:
-                message, locale = self._build(item, window, kind, audience)
-            except (MissingTemplate, ValueError) as exc:
-                self._finish(session, row, token, OutreachState.FAILED, now,
-                             last_error=f"held for staff: {exc}")  # fmt: skip
-                report.held += 1
-                return "held"
+            if plan.defer_until is not None:
+                self._defer(session, row, token, plan.defer_until, now)
+                report.deferred += 1
+                return plan.outcome
+            message = plan.message
+            if message is None:
+                assert plan.state is not None
+                self._finish(session, row, token, plan.state, now, **plan.values)
+                setattr(report, plan.outcome, getattr(report, plan.outcome) + 1)
+                return plan.outcome
             channel_name = row.channel or "manual"
             channel = await sessions.get(channel_name)
             if channel is None:
@@ -202,6 +228,7 @@ class Sender:
                              last_error=f"channel {channel_name!r} is not configured")  # fmt: skip
                 report.failed += 1
                 return "failed"
+            audience = Audience(row.audience)
             marked = _fenced_update(
                 session,
                 row_id,
@@ -214,7 +241,7 @@ class Sender:
                 message_id=message.message_id,
                 subject=message.subject,
                 body_text=message.text,
-                locale=locale,
+                locale=plan.locale,
                 updated_at=now,
             )
             if marked != 1:
@@ -229,7 +256,10 @@ class Sender:
                 return "suppressed"
         self.crash("after_sending_commit")
         try:
-            receipt = await channel.send(message)
+            if isinstance(channel, SmtpSession):
+                receipt = await channel.send(message, while_waiting=while_waiting)
+            else:
+                receipt = await channel.send(message)
         except RetryableSendError as exc:
             self._retry_or_fail(row, token, exc, report)
             return channel_name
@@ -249,7 +279,7 @@ class Sender:
             self._write(row_id, token, OutreachState.SENT, sent_at=self.clock(), last_error="")
             report.sent += 1
             log.info(
-                "sent", extra={"outreach_id": row_id, "kind": kind.value, "channel": channel_name}
+                "sent", extra={"outreach_id": row_id, "kind": row.kind, "channel": channel_name}
             )
         return channel_name
 
@@ -415,6 +445,20 @@ def _fenced_statement(names: tuple[str, ...], order_open: bool) -> Update:
         .values({name: bindparam(f"v_{name}") for name in names})
     )
     return statement.where(_ORDER_OPEN) if order_open else statement
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What to do with one claimed row: defer it (`defer_until`), finish it in `state` with
+    `values` (`outcome` names the report's counter), or send `message`."""
+
+    now: datetime
+    outcome: str
+    state: OutreachState | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    defer_until: datetime | None = None
+    message: OutgoingMessage | None = None
+    locale: str = ""
 
 
 @dataclass(frozen=True)

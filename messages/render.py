@@ -178,9 +178,15 @@ def _fmt_date(ctx: Context, value: date | datetime | None, format: str = "long")
     if isinstance(value, datetime):
         tz = ZoneInfo(str(ctx["timezone"]))
         value = value.astimezone(tz).date() if value.tzinfo else value.date()
-    loc = _loc(ctx)
+    return _format_day(value, format, str(ctx[_LOCALE_VAR]))
+
+
+@lru_cache(maxsize=4096)
+def _format_day(day: date, format: str, locale: str) -> str:
+    """A day in a locale's words: pure, and the same few days recur in every message of a run."""
+    loc = babel_locale(locale)
     pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
-    return str(format_date(value, format=pattern, locale=loc))
+    return str(format_date(day, format=pattern, locale=loc))
 
 
 @pass_context

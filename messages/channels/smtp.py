@@ -322,15 +322,20 @@ class SmtpSession:
         self._smtp: aiosmtplib.SMTP | None = None
         self._sent_here = 0  # messages accepted on the current connection
 
-    async def send(self, message: OutgoingMessage) -> Receipt:
+    async def send(
+        self, message: OutgoingMessage, *, while_waiting: Callable[[], None] | None = None
+    ) -> Receipt:
+        """Send one message. `while_waiting`, if given, is called once the content is written,
+        before the reply is read: the server reads the message meanwhile, so a caller can prepare
+        its next one there instead of after. It must not raise."""
         payload = self.channel.payload(message)  # a message that cannot be built never connects
         if self._smtp is not None:
             try:
-                return await self._transaction(message, payload, reused=True)
+                return await self._transaction(message, payload, while_waiting, reused=True)
             except _StaleConnection:
                 self.drop()
         await self._connect()
-        return await self._transaction(message, payload, reused=False)
+        return await self._transaction(message, payload, while_waiting, reused=False)
 
     async def quit(self) -> None:
         """Say goodbye on the open connection, if any; a failed goodbye changes nothing."""
@@ -389,7 +394,12 @@ class SmtpSession:
         self._sent_here = 0
 
     async def _transaction(
-        self, message: OutgoingMessage, payload: bytes, *, reused: bool
+        self,
+        message: OutgoingMessage,
+        payload: bytes,
+        while_waiting: Callable[[], None] | None,
+        *,
+        reused: bool,
     ) -> Receipt:
         smtp = self._smtp
         assert smtp is not None
@@ -413,6 +423,8 @@ class SmtpSession:
             content_sent = True
             stage = "end of data"
             hook("content_sent")
+            if while_waiting is not None:
+                while_waiting()
             reply = await protocol.read_response(timeout=s.data_timeout_seconds)
         except aiosmtplib.SMTPResponseException as exc:
             if content_sent and not 400 <= exc.code < 600:
