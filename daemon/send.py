@@ -7,6 +7,10 @@ Message-ID is derived from the row, the same on every attempt, so a person or re
 Every state change is fenced by the row's lease token: a daemon that lost its lease changes nothing.
 
 Named crash points (`CRASH_POINTS`) let the reliability tests kill the process at each step.
+
+A run reads its claimed rows with their orders, shipments and events in a few queries, sends its
+emails over one SMTP session (a connection reused for the run), and writes two fenced statements
+per message: `sending` before DATA, the outcome after the reply.
 """
 
 from __future__ import annotations
