@@ -144,16 +144,20 @@ class Sender:
         with session_scope(self.engine) as session:
             work = _load(session, leased)
         spacing = 60.0 / self.config.smtp.max_per_minute
-        ahead: dict[int, _Plan] = {}
-
-        def plan_ahead(index: int) -> None:
-            """Work out the next row's message while this one's content is with the server."""
-            if index < len(work):
-                with suppress(Exception):  # planned again below, where it may raise
-                    ahead[index] = self._plan(work[index])
-
         async with AsyncExitStack() as stack:
             sessions = _Sessions(self.channels, stack)
+            ahead: dict[int, _Plan] = {}
+
+            def plan_ahead(index: int) -> None:
+                """Work out the next row's message (and, for SMTP, its content) while this one's
+                content is with the server."""
+                if index < len(work):
+                    with suppress(Exception):  # planned again below, where it may raise
+                        plan = ahead[index] = self._plan(work[index])
+                        session = sessions.opened(work[index].row.channel or "manual")
+                        if plan.message is not None and isinstance(session, SmtpSession):
+                            session.prepare(plan.message)
+
             for index, item in enumerate(work):
                 plan = ahead.pop(index, None) or self._plan(item)
                 outcome = await self._one(
@@ -537,6 +541,10 @@ class _Sessions:
         self._channels = channels
         self._stack = stack
         self._open: dict[str, Channel] = {}
+
+    def opened(self, name: str) -> Channel | None:
+        """The channel if this run has used it already (no session is opened here)."""
+        return self._open.get(name)
 
     async def get(self, name: str) -> Channel | None:
         if name in self._open:

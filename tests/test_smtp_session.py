@@ -108,6 +108,19 @@ async def test_after_an_ambiguous_send_the_next_message_uses_a_new_connection() 
     assert max(ids(server.contents).values()) == 1
 
 
+async def test_a_prepared_content_is_only_used_for_its_own_message() -> None:
+    handler = Handler()
+    with AiosmtpdServer(handler) as server:
+        async with channel(server.port).session() as session:
+            session.prepare(message(1))
+            await session.send(message(2))  # another message: built afresh
+            session.prepare(message(3))
+            await session.send(message(3))
+    assert list(ids([r.content for r in handler.received])) == [
+        make_message_id(f"outreach-{n}", "shop.example") for n in (2, 3)
+    ]
+
+
 def _plan_rows(world: World, count: int) -> list[int]:
     """`count` due buyer emails, spread over the two orders that have templates."""
     rows = []

@@ -322,6 +322,15 @@ class SmtpSession:
         self.connections = 0  # opened so far: for tests and figures
         self._smtp: aiosmtplib.SMTP | None = None
         self._sent_here = 0  # messages accepted on the current connection
+        self._prepared: tuple[OutgoingMessage, bytes] | None = None
+
+    def prepare(self, message: OutgoingMessage) -> None:
+        """Build `message`'s content now (from `while_waiting`), for the `send` that follows.
+        A message that cannot be built is left for `send` to refuse."""
+        try:
+            self._prepared = (message, self.channel.payload(message))
+        except PermanentSendError:
+            self._prepared = None
 
     async def send(
         self, message: OutgoingMessage, *, while_waiting: Callable[[], None] | None = None
@@ -329,7 +338,11 @@ class SmtpSession:
         """Send one message. `while_waiting`, if given, is called once the content is written,
         before the reply is read: the server reads the message meanwhile, so a caller can prepare
         its next one there instead of after. It must not raise."""
-        payload = self.channel.payload(message)  # a message that cannot be built never connects
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] is message:
+            payload = prepared[1]
+        else:
+            payload = self.channel.payload(message)  # one that cannot be built never connects
         if self._smtp is not None:
             try:
                 return await self._transaction(message, payload, while_waiting, reused=True)
