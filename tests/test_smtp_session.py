@@ -165,3 +165,24 @@ def test_the_send_job_reconnects_when_the_server_drops_it_and_sends_each_once(
     assert [world.row(r).state for r in rows] == [OutreachState.SENT] * 4
     assert server.connections == 4
     assert sorted(ids(server.contents)) == sorted(world.row(r).message_id for r in rows)
+
+
+def test_an_order_closed_while_its_batch_is_sent_gets_no_further_message(tmp_path: Path) -> None:
+    """The batch's orders are read once; the `sending` update checks the order is still open."""
+    from sqlalchemy import update
+
+    handler = Handler()
+    with AiosmtpdServer(handler) as server:
+        world = World(tmp_path, server)  # type: ignore[arg-type]
+        first, second = _plan_rows(world, 4)[::2]  # both for BR-1, sent one after the other
+
+        async def close_the_order(_: float) -> None:
+            with Session(world.engine) as s:
+                s.execute(update(Order).where(Order.order_id == "BR-1").values(state="disputed"))  # type: ignore[arg-type]
+                s.commit()
+
+        world.send(world.sender(sleep=close_the_order))
+    assert world.row(first).state == OutreachState.SENT
+    second_row = world.row(second)
+    assert second_row.state == OutreachState.SUPPRESSED and "disputed" in second_row.last_error
+    assert len(handler.received) == 3  # BR-1's first, and both of US-1
