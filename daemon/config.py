@@ -89,6 +89,7 @@ class SmtpSection(_Strict):
     timeout_seconds: float = Field(gt=0)
     data_timeout_seconds: float = Field(gt=0)
     max_per_minute: int = Field(gt=0)
+    messages_per_connection: int = Field(default=100, gt=0)
 
 
 class WebhookSection(_Strict):

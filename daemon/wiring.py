@@ -121,6 +121,7 @@ def build_channels(config: Config, clock: Callable[[], datetime]) -> dict[str, C
             password=Secret(secret(smtp.password_env) or ""),
             timeout_seconds=smtp.timeout_seconds,
             data_timeout_seconds=smtp.data_timeout_seconds,
+            messages_per_connection=smtp.messages_per_connection,
         ),
         from_address=config.store.from_address,
         from_name=config.store.name,

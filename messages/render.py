@@ -18,6 +18,7 @@ and template data (a buyer's name holding "{{ 7*7 }}") is only ever data.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -103,7 +104,9 @@ def _roots(template_dir: Path | None) -> list[Path]:
 
 def has_template(kind: str, locale: str, *, template_dir: Path | None = None) -> bool:
     """True when `<locale>/<kind>.j2` exists in the seller's folder or the package."""
-    return any((root / normalise(locale) / f"{kind}.j2").is_file() for root in _roots(template_dir))
+    # os.path, not pathlib: building Path objects costs more than the stat itself
+    name = os.path.join(normalise(locale), f"{kind}.j2")
+    return any(os.path.isfile(os.path.join(root, name)) for root in _roots(template_dir))
 
 
 def template_locale(kind: str, locale: str, *, template_dir: Path | None = None) -> str:
@@ -178,9 +181,15 @@ def _fmt_date(ctx: Context, value: date | datetime | None, format: str = "long")
     if isinstance(value, datetime):
         tz = ZoneInfo(str(ctx["timezone"]))
         value = value.astimezone(tz).date() if value.tzinfo else value.date()
-    loc = _loc(ctx)
+    return _format_day(value, format, str(ctx[_LOCALE_VAR]))
+
+
+@lru_cache(maxsize=4096)
+def _format_day(day: date, format: str, locale: str) -> str:
+    """A day in a locale's words: pure, and the same few days recur in every message of a run."""
+    loc = babel_locale(locale)
     pattern = _LONG_DATE_IN_PROSE.get(loc.language, format) if format == "long" else format
-    return str(format_date(value, format=pattern, locale=loc))
+    return str(format_date(day, format=pattern, locale=loc))
 
 
 @pass_context

@@ -40,6 +40,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    peer: Any = None  # the client's (host, port): one per connection
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Handler:
 
     received: list[Received] = field(default_factory=list)
     reply_at: dict[str, str] = field(default_factory=dict)  # "MAIL"|"RCPT"|"DATA" -> reply
+    refuse_rcpt: dict[str, str] = field(default_factory=dict)  # recipient -> reply
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,
                           options: list[str]) -> str:  # fmt: skip
@@ -60,6 +62,8 @@ class Handler:
                           options: list[str]) -> str:  # fmt: skip
         if "RCPT" in self.reply_at:
             return self.reply_at["RCPT"]
+        if address in self.refuse_rcpt:
+            return self.refuse_rcpt[address]
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -67,7 +71,7 @@ class Handler:
         if "DATA" in self.reply_at:
             return self.reply_at["DATA"]
         self.received.append(
-            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer)
         )
         return "250 2.0.0 Ok: queued as TEST123"
 
@@ -112,13 +116,16 @@ class RawServer:
 
     behaviour: "drop_after_data" (close once the content's final "." arrives), "silent_after_data"
     (never reply to it), "garbage_after_data" (an unreadable reply to it), "slow_final" (reply 250 after `delay` seconds), "silent_greeting",
-    "drop_at_mail".
+    "drop_at_mail", "close_after_first" (accept one message per connection, then close it, as a
+    relay's idle timeout does), "421_after_first" (accept one, then answer the next MAIL with 421
+    and close).
     """
 
     def __init__(self, behaviour: str, delay: float = 0.0) -> None:
         self.behaviour = behaviour
         self.delay = delay
         self.contents: list[bytes] = []
+        self.connections = 0
         self.port = 0
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -140,6 +147,8 @@ class RawServer:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)  # type: ignore[arg-type]
+        self.connections += 1
+        accepted = 0
         try:
             if self.behaviour == "silent_greeting":
                 await asyncio.sleep(5)
@@ -151,6 +160,10 @@ class RawServer:
                     writer.write(b"250-raw\r\n250 8BITMIME\r\n")
                 elif verb == b"MAIL":
                     if self.behaviour == "drop_at_mail":
+                        return
+                    if self.behaviour == "421_after_first" and accepted:
+                        writer.write(b"421 4.4.2 idle too long, closing\r\n")
+                        await writer.drain()
                         return
                     writer.write(b"250 OK\r\n")
                 elif verb == b"RCPT":
@@ -174,6 +187,12 @@ class RawServer:
                         return
                     await asyncio.sleep(self.delay)
                     writer.write(b"250 OK queued\r\n")
+                    accepted += 1
+                    if self.behaviour == "close_after_first":
+                        await writer.drain()
+                        return
+                elif verb == b"RSET":
+                    writer.write(b"250 OK\r\n")
                 elif verb == b"QUIT":
                     writer.write(b"221 bye\r\n")
                     await writer.drain()

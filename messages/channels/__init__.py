@@ -15,12 +15,13 @@ from messages.channels.base import (
     RetryableSendError,
     Secret,
     SendError,
+    SessionChannel,
     make_message_id,
     unsubscribe_target,
 )
 from messages.channels.manual import ManualChannel
 from messages.channels.recording import RecordingChannel
-from messages.channels.smtp import SmtpChannel, SmtpSettings, build_email
+from messages.channels.smtp import SmtpChannel, SmtpSession, SmtpSettings, build_email
 from messages.channels.webhook import WebhookChannel, sign, verify_signature
 
 __all__ = [
@@ -35,7 +36,9 @@ __all__ = [
     "RetryableSendError",
     "Secret",
     "SendError",
+    "SessionChannel",
     "SmtpChannel",
+    "SmtpSession",
     "SmtpSettings",
     "WebhookChannel",
     "build_email",

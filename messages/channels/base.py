@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -152,3 +153,11 @@ class Channel(Protocol):
     name: str
 
     async def send(self, message: OutgoingMessage) -> Receipt: ...
+
+
+@runtime_checkable
+class SessionChannel(Channel, Protocol):
+    """A channel that can keep a connection open for a run of messages (SMTP). The session sends
+    like the channel does, with the same errors; a send job opens one per run and closes it."""
+
+    def session(self) -> AbstractAsyncContextManager[Channel]: ...
