@@ -95,6 +95,7 @@ def hold_interrupted_sends(
 
 @dataclass
 class SendReport:
+    claimed: int = 0  # rows this run took on (at most `Sender.batch`)
     sent: int = 0
     manual: int = 0
     retried: int = 0
@@ -139,6 +140,7 @@ class Sender:
                 limit=self.batch,
             )
         self.crash("after_claim")
+        report.claimed = len(leased)
         if not leased:
             return report
         with session_scope(self.engine) as session:

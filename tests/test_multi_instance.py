@@ -124,7 +124,10 @@ def test_three_daemons_one_database_one_killed(
         engine = make_engine(pg_url)
         upgrade(engine)
         config = tmp_path / "config.toml"
-        config.write_text(config_text(world, pg_url))
+        # The daemons' sessions do not wait for the WAL flush of each commit: what a daemon
+        # committed survives its SIGKILL either way (the server keeps it); only a crash of the
+        # server itself, not under test here, could lose the last commits.
+        config.write_text(config_text(world, pg_url + "%20-csynchronous_commit%3Doff"))
         rows = [validate_record(i, o)[0] for i, o in enumerate(data["orders"], start=1)]
         import_rows(engine, [r for r in rows if r is not None], T0)
         clock = tmp_path / "clock"
@@ -159,7 +162,7 @@ def test_three_daemons_one_database_one_killed(
                 assert waited < DAY_LIMIT_S, (
                     f"day {day}: {left} jobs still due after {waited:.0f} s"
                 )
-                time.sleep(0.02)
+                time.sleep(0.1)  # each look is three counts: looking more often slows the daemons
             took = time.monotonic() - step_started
             slowest = max(slowest, (took, day))
             if os.environ.get("PARCELWATCH_MULTI_DEBUG"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from carriers.numbers import s10_check_digit
 from daemon.cli import app
 from tests.conftest import REPO, SHIPPED_CONFIG
 
@@ -88,3 +89,27 @@ def test_demo_runs_a_hundred_days_and_every_fate_gets_its_message(tmp_path: Path
     assert len(list((tmp_path / "mail").glob("*.eml"))) == len(emails)
     assert not [r for r in rows if r["state"] in ("failed", "needs_review")]
     assert "emails received by the local SMTP sink" in result.stdout
+
+
+def test_a_replay_step_does_everything_due_as_a_daemon_would(tmp_path: Path) -> None:
+    """More parcels than one poll run claims and more messages than one send run takes, all on
+    the same day: the replay sends every one that day, as a daemon ticking all day would."""
+    count = 260  # the send job takes 200 rows a run
+    orders, parcels = [], []
+    for i in range(count):
+        number = f"RR{20_000_000 + i:08d}{s10_check_digit(f'{20_000_000 + i:08d}')}CN"
+        orders.append({"order_id": f"FR-{i}", "buyer_name": "B", "email": f"b{i}@example.com",
+                       "locale": "fr", "country": "FR", "ship_date": "2026-09-01",
+                       "tracking_numbers": [number]})  # fmt: skip
+        parcels.append({"number": number, "destination": "FR", "events": [
+            {"at": "2026-09-02T10:00:00Z", "status": "in_transit"},
+            {"at": "2026-09-05T10:00:00Z", "status": "delivered"}]})  # fmt: skip
+    scenario = tmp_path / "many.json"
+    scenario.write_text(json.dumps({"start": "2026-09-01T12:00:00Z", "until": "2026-09-06T12:00:00Z",
+                                    "step_hours": 24, "approve": "none", "orders": orders,
+                                    "parcels": parcels}))  # fmt: skip
+    result = CliRunner().invoke(app, ["replay", str(scenario), "--config", str(SHIPPED_CONFIG)])
+    assert result.exit_code == 0, result.output
+    delivered = [r for r in map(json.loads, result.stdout.splitlines()) if r["kind"] == "delivered"]
+    assert len(delivered) == count
+    assert {str(r["sent_at"])[:10] for r in delivered} == {"2026-09-05"}
