@@ -424,6 +424,12 @@ class _Case:
         case.logged = {(entry.kind, entry.trigger): entry for entry in logged}
         return case
 
+    def forget(self) -> None:
+        """Drop the rules' answers (this case's and its copies'): their reasons' closures refer to
+        the case, a cycle only the garbage collector would free, thousands of objects a second."""
+        self._stages.clear()
+        self._tracking_dues.clear()
+
     def stage(self, kind: Kind) -> _Due | None:
         """`_stage_due(self, kind)`, computed once for this case and its re-logged copies."""
         if kind not in self._stages:
@@ -1057,6 +1063,7 @@ def evaluate(
     times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
+    case.forget()
     return Evaluation(
         Decision(tuple(intents), tuple(withdrawals), awaiting), min(times, default=None)
     )
