@@ -578,7 +578,10 @@ def _stage_due(case: _Case, kind: Kind) -> _Due | None:
     options = _stage_options(case, kind)
     if not options:
         return None
-    due_at, why, moving = min(options, key=lambda o: o[0])
+    due_at, why, moving = options[0]
+    for option in options[1:]:  # the first earliest, as min() would take it
+        if option[0] < due_at:
+            due_at, why, moving = option
     due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
     if kind is Kind.EXTENSION:
         due = _extension(case, due)
@@ -1061,7 +1064,8 @@ def evaluate(
             for e in logged
         ]
         case = case.relogged(logged)
-    due_now = [d for d in _all_dues(case) if d.due_at <= now]
+    dues = _all_dues(case)
+    due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
     stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
     offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
@@ -1076,8 +1080,11 @@ def evaluate(
     intents.sort(key=lambda i: (i.due_at, _VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
-    after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
-    times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
+    if intents:
+        after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
+        dues = _all_dues(after)
+    # else nothing is added to the log: the rules answer as they just did.
+    times = [d.due_at for d in dues if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
     case.forget()
