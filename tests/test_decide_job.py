@@ -11,10 +11,12 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from carriers.status import Status
 from daemon.config import load_config
 from daemon.db import make_engine, upgrade
-from daemon.decide import Decider
+from daemon.decide import Decider, snapshot_json
 from daemon.models import Order, Outreach, Shipment, TrackingEvent
+from daemon.policy import EventFacts, ShipmentFacts
 from tests.conftest import Workspace, copy_fixture
 
 SHIPPED = datetime(2026, 10, 1, tzinfo=UTC)  # AE-1001 to Brazil in the fixture
@@ -213,3 +215,30 @@ def test_the_same_log_and_wake_times_on_postgresql_as_on_sqlite(
     on_postgresql = _pass_log(pg_url, other)
     assert len(on_sqlite) > 10
     assert on_postgresql == on_sqlite
+
+
+def test_the_snapshot_text_is_what_json_dumps_gives() -> None:
+    def event(day: int, status: Status, description: str, location: str) -> EventFacts:
+        return EventFacts(SHIPPED + timedelta(days=day), status, "X", description, location)
+
+    ships = [
+        ShipmentFacts("QQ1BR", Status.IN_TRANSIT, (event(3, Status.IN_TRANSIT, 'Objeto "em" trânsito\n', "SÃO\tPAULO"),
+                                                    event(1, Status.INFO_RECEIVED, "\\x\u2028\x00", ""))),
+        ShipmentFacts("LP2", None),
+        ShipmentFacts("QQ1BR", Status.DELIVERED, (event(5, Status.DELIVERED, "", "客户"),)),  # a number twice
+        ShipmentFacts('weird"number\u00e9', Status.NOT_FOUND),
+    ]  # fmt: skip
+    expected: dict[str, object] = {}
+    for s in ships:
+        last = max(s.events, key=lambda e: e.occurred_at, default=None)
+        expected[s.tracking_number] = {
+            "status": s.status.value if s.status else None,
+            "events": len(s.events),
+            "last_event": (
+                {"at": last.occurred_at.isoformat(), "status": last.status.value,
+                 "description": last.description, "location": last.location}
+                if last else None
+            ),
+        }  # fmt: skip
+    assert snapshot_json(ships) == json.dumps(expected, ensure_ascii=False, default=str)
+    assert snapshot_json([]) == "{}"
