@@ -155,6 +155,8 @@ WITHDRAWABLE_STATES = PENDING_STATES | {OutreachState.NEEDS_REVIEW}
 
 _NOT_ON_ITS_WAY = frozenset({Status.DELIVERED, Status.RETURNING, Status.RETURNED})
 _WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_PICKUP})
+_DELIVERED = frozenset({Status.DELIVERED})
+_PAYMENT_DUE = frozenset({Status.CUSTOMS_PAYMENT_DUE})  # S3
 
 # A member's value and audience by lookup: the enum properties cost a call each, per rule per order.
 _VALUE = {kind: kind.value for kind in Kind}
@@ -333,7 +335,7 @@ class _Parcel:
     def delivered_at(self) -> datetime | None:
         if not self.delivered:
             return None
-        runs = self.runs(frozenset({Status.DELIVERED}))
+        runs = self.runs(_DELIVERED)
         if runs and runs[-1].ended_at is None:
             return runs[-1].start.occurred_at
         if self.events:
@@ -351,7 +353,7 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
     spans: list[tuple[datetime, datetime]] = []
     running = False
     for parcel in parcels:
-        for run in parcel.runs(frozenset({Status.CUSTOMS_PAYMENT_DUE})):
+        for run in parcel.runs(_PAYMENT_DUE):
             start = run.start.occurred_at
             end = now if run.ended_at is None else min(run.ended_at, now)
             if run.ended_at is None and start <= now:
