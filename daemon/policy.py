@@ -155,6 +155,12 @@ WITHDRAWABLE_STATES = PENDING_STATES | {OutreachState.NEEDS_REVIEW}
 
 _NOT_ON_ITS_WAY = frozenset({Status.DELIVERED, Status.RETURNING, Status.RETURNED})
 _WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_PICKUP})
+_DELIVERED = frozenset({Status.DELIVERED})
+_PAYMENT_DUE = frozenset({Status.CUSTOMS_PAYMENT_DUE})  # S3
+
+# A member's value and audience by lookup: the enum properties cost a call each, per rule per order.
+_VALUE = {kind: kind.value for kind in Kind}
+_AUDIENCE = {kind: kind.audience for kind in Kind}
 
 # E1: one table from episode state to message.
 EPISODE_MESSAGES: tuple[tuple[Kind, frozenset[Status], str], ...] = (
@@ -329,7 +335,7 @@ class _Parcel:
     def delivered_at(self) -> datetime | None:
         if not self.delivered:
             return None
-        runs = self.runs(frozenset({Status.DELIVERED}))
+        runs = self.runs(_DELIVERED)
         if runs and runs[-1].ended_at is None:
             return runs[-1].start.occurred_at
         if self.events:
@@ -347,7 +353,7 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
     spans: list[tuple[datetime, datetime]] = []
     running = False
     for parcel in parcels:
-        for run in parcel.runs(frozenset({Status.CUSTOMS_PAYMENT_DUE})):
+        for run in parcel.runs(_PAYMENT_DUE):
             start = run.start.occurred_at
             end = now if run.ended_at is None else min(run.ended_at, now)
             if run.ended_at is None and start <= now:
@@ -386,6 +392,16 @@ class _Due:
     protection_until: datetime | None = None
     moving: bool = False  # due_at slides with the clock (the customs pause is running)
 
+    def skipped(self, skip_reason: str) -> _Due:
+        """This due with a skip reason: `dataclasses.replace` costs ten times more."""
+        return _Due(self.kind, self.trigger, self.due_at, self.reason, skip_reason,
+                    self.tracking_number, self.protection_until, self.moving)  # fmt: skip
+
+    def because(self, reason: _Reason) -> _Due:
+        """This due with another reason."""
+        return _Due(self.kind, self.trigger, self.due_at, reason, self.skip_reason,
+                    self.tracking_number, self.protection_until, self.moving)  # fmt: skip
+
 
 class _Case:
     """Everything the rules look at, computed once."""
@@ -404,7 +420,7 @@ class _Case:
         self.shipped = order.shipped_at
         self.promised = order.promised_days or window.promised_days
         self.parcels = [_Parcel(s) for s in shipments]
-        self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
+        self._read_log(logged)
         self.pause, self.pause_running = _customs_pause(self.parcels, now)
         parcels = self.parcels
         self.all_delivered = bool(parcels) and all(p.delivered for p in parcels)
@@ -421,8 +437,14 @@ class _Case:
         """The same order and tracking with another log, without reading the tracking again."""
         case = _Case.__new__(_Case)  # a shallow copy; copy.copy costs several times more
         case.__dict__.update(self.__dict__)
-        case.logged = {(entry.kind, entry.trigger): entry for entry in logged}
+        case._read_log(logged)
         return case
+
+    def forget(self) -> None:
+        """Drop the rules' answers (this case's and its copies'): their reasons' closures refer to
+        the case, a cycle only the garbage collector would free, thousands of objects a second."""
+        self._stages.clear()
+        self._tracking_dues.clear()
 
     def stage(self, kind: Kind) -> _Due | None:
         """`_stage_due(self, kind)`, computed once for this case and its re-logged copies."""
@@ -443,10 +465,10 @@ class _Case:
         entry = self.logged.get((kind, trigger))
         return entry if entry is not None and entry.state not in DEAD_STATES else None
 
-    @property
-    def offer_live(self) -> bool:
-        """A refund offer is logged and was not rejected, withdrawn or skipped (P2)."""
-        return any(
+    def _read_log(self, logged: Iterable[LoggedOutreach]) -> None:
+        self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
+        # A refund offer is logged and was not rejected, withdrawn or skipped (P2).
+        self.offer_live = any(
             kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES
             for (kind, _trigger), entry in self.logged.items()
         )
@@ -517,7 +539,8 @@ def _event_text(event: EventFacts) -> str:
 
 
 def _date(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
+    # isoformat is the same text as strftime's %Y-%m-%d from year 1000 on, several times faster.
+    return moment.date().isoformat() if moment.year >= 1000 else moment.strftime("%Y-%m-%d")
 
 
 def _stamp(moment: datetime) -> str:
@@ -537,17 +560,17 @@ def _stage_dues(case: _Case) -> list[_Due]:
     if not case.any_on_its_way or case.all_delivered or case.offer_live:
         return []
     dues: list[_Due] = []
+    # The live ladder entries, lowest rung first, looked up once for the four stages.
+    ladder = [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
     for kind in STAGE_KINDS:
         if (kind, STAGE_TRIGGER) in case.logged:
             continue
         due = case.stage(kind)
         if due is None:
             continue
-        superseded = _superseded_by(case, kind)
+        superseded = _superseded_by(ladder, kind)
         if superseded is not None:
-            due = replace(
-                due, skip_reason=f"superseded: {superseded.kind} was already logged for this order"
-            )
+            due = due.skipped(f"superseded: {superseded.kind} was already logged for this order")
         dues.append(due)
     return dues
 
@@ -557,7 +580,10 @@ def _stage_due(case: _Case, kind: Kind) -> _Due | None:
     options = _stage_options(case, kind)
     if not options:
         return None
-    due_at, why, moving = min(options, key=lambda o: o[0])
+    due_at, why, moving = options[0]
+    for option in options[1:]:  # the first earliest, as min() would take it
+        if option[0] < due_at:
+            due_at, why, moving = option
     due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
     if kind is Kind.EXTENSION:
         due = _extension(case, due)
@@ -577,7 +603,7 @@ def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, _Reason, boo
             return f"; refund clock paused {_days(case.pause)} days while customs payment was due"
         return ""
 
-    stage_day = window.stage_day(kind.value)
+    stage_day = window.stage_day(_VALUE[kind])
     # The window's day, or (S2) the day before this order's own protection ends.
     brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
     day = max(case.promised - 1, 0) if brought else stage_day
@@ -602,7 +628,7 @@ def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, _Reason, boo
             )
         )
     stall = case.stall
-    if stall is not None and window.tracking.stalled_action == kind.value and _confirmed(case):
+    if stall is not None and window.tracking.stalled_action == _VALUE[kind] and _confirmed(case):
         crossed, parcel = stall
         last = parcel.last_event
         assert last is not None
@@ -654,27 +680,30 @@ def _extension(case: _Case, due: _Due) -> _Due:
     ends = case.at_day(case.promised)
     until = ends + case.window.extension_days * DAY
     why = due.reason
-    return replace(
-        due,
-        protection_until=until,
-        reason=lambda: (
+    return _Due(
+        due.kind,
+        due.trigger,
+        due.due_at,
+        lambda: (
             f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
         ),
-        skip_reason=(
-            f"protection already ended on {_date(ends)}" if case.now >= ends else due.skip_reason
-        ),
+        f"protection already ended on {_date(ends)}" if case.now >= ends else due.skip_reason,
+        due.tracking_number,
+        until,
+        due.moving,
     )
 
 
-def _superseded_by(case: _Case, kind: Kind) -> LoggedOutreach | None:
+def _superseded_by(
+    ladder: Sequence[tuple[int, LoggedOutreach]], kind: Kind
+) -> LoggedOutreach | None:
+    """The first live entry of `ladder` on a higher rung than `kind` (S6)."""
     rank = LADDER_RANK.get(kind)
     if rank is None:
         return None
-    for higher, higher_rank in LADDER_RANK.items():
+    for higher_rank, entry in ladder:
         if higher_rank > rank:
-            entry = case.live(higher)
-            if entry is not None:
-                return entry
+            return entry
     return None
 
 
@@ -847,7 +876,7 @@ def _all_dues(case: _Case) -> list[_Due]:
     if case.offer_live:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
     if state is OrderState.OPTED_OUT:
-        dues = [d for d in dues if d.kind.audience is Audience.STAFF]
+        dues = [d for d in dues if _AUDIENCE[d.kind] is Audience.STAFF]
     return [d for d in dues if (d.kind, d.trigger) not in case.logged]
 
 
@@ -856,7 +885,7 @@ def _withdrawals(case: _Case) -> list[Withdrawal]:
     withdrawals: list[Withdrawal] = []
     open_order = case.order.state is OrderState.OPEN
     for (kind, trigger), entry in sorted(case.logged.items()):
-        if entry.state not in WITHDRAWABLE_STATES or kind.audience is Audience.STAFF:
+        if entry.state not in WITHDRAWABLE_STATES or _AUDIENCE[kind] is Audience.STAFF:
             continue
         if not open_order:
             reason = f"order is {case.order.state}: nothing more goes to the buyer"
@@ -914,7 +943,7 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
         others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
         return others, tuple(sorted(waits))
     noted = [
-        replace(d, reason=_noted(d.reason, stale_notes[i])) if i in stale_notes else d
+        d.because(_noted(d.reason, stale_notes[i])) if i in stale_notes else d
         for i, d in enumerate(due_now)
     ]
     return noted, ()
@@ -939,7 +968,7 @@ def _catch_up(dues: list[_Due]) -> list[_Due]:
         if due.skip_reason:
             result.append(due)
         elif rank is not None and rank < top:
-            result.append(replace(due, skip_reason="superseded by a more advanced stage due too"))
+            result.append(due.skipped("superseded by a more advanced stage due too"))
         else:
             contenders.append(due)
             top = max(top, rank or 0)
@@ -948,9 +977,8 @@ def _catch_up(dues: list[_Due]) -> list[_Due]:
     chosen = contenders[-1]
     for due in contenders[:-1]:
         result.append(
-            replace(
-                due,
-                skip_reason=f"catch-up: {chosen.kind} (due {_date(chosen.due_at)}) was due at the "
+            due.skipped(
+                f"catch-up: {chosen.kind} (due {_date(chosen.due_at)}) was due at the "
                 "same evaluation; only the most advanced stage is sent",
             )
         )
@@ -966,9 +994,9 @@ def _intents(case: _Case, due: _Due) -> list[Intent]:
             kind=kind,
             trigger=due.trigger,
             due_at=due.due_at,
-            needs_approval=kind.value in case.window.approval_required,
+            needs_approval=_VALUE[kind] in case.window.approval_required,
             reason=reason,
-            audience=kind.audience,
+            audience=_AUDIENCE[kind],
             skipped=bool(due.skip_reason),
             skip_reason=due.skip_reason,
             tracking_number=due.tracking_number,
@@ -1038,7 +1066,8 @@ def evaluate(
             for e in logged
         ]
         case = case.relogged(logged)
-    due_now = [d for d in _all_dues(case) if d.due_at <= now]
+    dues = _all_dues(case)
+    due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
     stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
     offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
@@ -1047,16 +1076,20 @@ def evaluate(
         if due.kind in STAGE_KINDS:
             continue
         if offer_now and due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason:
-            due = replace(due, skip_reason="superseded by the refund offer decided now")
+            due = due.skipped("superseded by the refund offer decided now")
         others.append(due)
     intents = [intent for due in stages + others for intent in _intents(case, due)]
-    intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
+    intents.sort(key=lambda i: (i.due_at, _VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
-    after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
-    times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
+    if intents:
+        after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
+        dues = _all_dues(after)
+    # else nothing is added to the log: the rules answer as they just did.
+    times = [d.due_at for d in dues if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
+    case.forget()
     return Evaluation(
         Decision(tuple(intents), tuple(withdrawals), awaiting), min(times, default=None)
     )

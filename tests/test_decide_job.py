@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, update
 from sqlmodel import Session
 
+from carriers.status import Status
 from daemon.config import load_config
-from daemon.db import make_engine
-from daemon.decide import Decider
+from daemon.db import make_engine, upgrade
+from daemon.decide import Decider, snapshot_json
 from daemon.models import Order, Outreach, Shipment, TrackingEvent
+from daemon.policy import EventFacts, ShipmentFacts
 from tests.conftest import Workspace, copy_fixture
 
 SHIPPED = datetime(2026, 10, 1, tzinfo=UTC)  # AE-1001 to Brazil in the fixture
@@ -166,3 +169,76 @@ def test_a_stage_on_stale_tracking_waits_and_asks_for_a_poll_now(
     rows = _log(decider)
     assert [(r.kind, r.state) for r in rows] == [("tracking_update", "planned")]
     assert "stale" not in rows[0].reason
+
+
+def _pass_log(url: str, workspace: Workspace) -> list[tuple[object, ...]]:
+    """Orders imported into `url`, then decided over 70 days with tracking arriving between
+    passes: every log row (no ids) and every order's next decision time."""
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    workspace.write_config(workspace.shipped_config_text().replace(workspace.database_url, url))
+    fixture = copy_fixture("orders_good.csv", workspace.root)
+    assert workspace.run("orders", "import", str(fixture)).exit_code == 0
+    engine = make_engine(url)
+    clock = Clock(SHIPPED)
+    decider = Decider(engine, load_config(workspace.config), clock)
+    with Session(engine) as s:
+        numbers = sorted(s.execute(select(Shipment.tracking_number)).scalars())
+    for number in numbers:
+        _event(decider, number, 3, "in_transit", "Objeto postado")
+    for day in (1, 12, 30, 45):
+        _at(decider, clock, day)
+    _event(decider, numbers[0], 47, "customs_payment_due", "Aguardando pagamento")
+    _event(decider, numbers[-1], 48, "delivered", "Entregue")
+    for day in (48, 61, 70):
+        _at(decider, clock, day)
+    with Session(engine) as s:
+        rows: list[tuple[object, ...]] = [
+            (o.order_id, r.kind, r.trigger, r.audience, r.channel, r.state, r.reason,
+             r.tracking_snapshot, r.needs_approval, r.due_at, r.created_at, r.decision_note)
+            for r, o in s.execute(
+                select(Outreach, Order).join(Order, Order.id == Outreach.order_pk)  # type: ignore[arg-type]
+            )
+        ]  # fmt: skip
+        rows += [(o.order_id, o.decide_after) for o in s.execute(select(Order)).scalars()]
+    engine.dispose()
+    return sorted(rows, key=repr)
+
+
+def test_the_same_log_and_wake_times_on_postgresql_as_on_sqlite(
+    pg_url: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    on_sqlite = _pass_log(workspace.database_url, workspace)
+    other = Workspace(tmp_path / "pg", tmp_path / "pg" / "config.toml", pg_url)
+    other.root.mkdir()
+    on_postgresql = _pass_log(pg_url, other)
+    assert len(on_sqlite) > 10
+    assert on_postgresql == on_sqlite
+
+
+def test_the_snapshot_text_is_what_json_dumps_gives() -> None:
+    def event(day: int, status: Status, description: str, location: str) -> EventFacts:
+        return EventFacts(SHIPPED + timedelta(days=day), status, "X", description, location)
+
+    ships = [
+        ShipmentFacts("QQ1BR", Status.IN_TRANSIT, (event(3, Status.IN_TRANSIT, 'Objeto "em" trânsito\n', "SÃO\tPAULO"),
+                                                    event(1, Status.INFO_RECEIVED, "\\x\u2028\x00", ""))),
+        ShipmentFacts("LP2", None),
+        ShipmentFacts("QQ1BR", Status.DELIVERED, (event(5, Status.DELIVERED, "", "客户"),)),  # a number twice
+        ShipmentFacts('weird"number\u00e9', Status.NOT_FOUND),
+    ]  # fmt: skip
+    expected: dict[str, object] = {}
+    for s in ships:
+        last = max(s.events, key=lambda e: e.occurred_at, default=None)
+        expected[s.tracking_number] = {
+            "status": s.status.value if s.status else None,
+            "events": len(s.events),
+            "last_event": (
+                {"at": last.occurred_at.isoformat(), "status": last.status.value,
+                 "description": last.description, "location": last.location}
+                if last else None
+            ),
+        }  # fmt: skip
+    assert snapshot_json(ships) == json.dumps(expected, ensure_ascii=False, default=str)
+    assert snapshot_json([]) == "{}"
