@@ -23,6 +23,9 @@ from sqlalchemy.engine import Dialect
 class BulkInsert:
     """One INSERT statement for `table` taking rows as tuples of the `given` columns.
 
+    A None in `given` is a position of the rows that is not stored (rows can be NamedTuples
+    carrying more than the table's columns, with no tuple built per row to leave them out).
+
     `same` names columns that take one value for every row of a run (an import's "now"); `run`
     gets those values once.
     """
@@ -31,19 +34,20 @@ class BulkInsert:
         self,
         dialect: Dialect,
         table: Table,
-        given: Sequence[str],
+        given: Sequence[str | None],
         ignore_conflict: Sequence[str],
         same: Sequence[str] = (),
     ) -> None:
         quote = dialect.identifier_preparer.quote
         columns = [c for c in table.columns if not c.primary_key]
-        unknown = {*given, *same} - {c.name for c in columns}
+        stored = [name for name in given if name is not None]
+        unknown = {*stored, *same} - {c.name for c in columns}
         assert not unknown, f"not columns of {table.name}: {unknown}"
-        assert not set(given) & set(same), "a column is given per row or the same for all rows"
-        assert given, "at least one column varies per row (rows are counted by their values)"
+        assert not set(stored) & set(same), "a column is given per row or the same for all rows"
+        assert stored, "at least one column varies per row (rows are counted by their values)"
         self._dialect = dialect
         self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        position = {name: i for i, name in enumerate(given)}
+        position = {name: i for i, name in enumerate(given) if name is not None}
         same_position = {name: i for i, name in enumerate(same)}
         # Per column: (index in `given` or -1, index in `same` or -1, bind processor, default).
         self._plan: list[tuple[int, int, Callable[[Any], Any] | None, Any]] = []
@@ -140,7 +144,7 @@ def bulk_update(
 def bulk_insert(
     dialect: Dialect,
     table: Table,
-    given: tuple[str, ...],
+    given: tuple[str | None, ...],
     ignore_conflict: tuple[str, ...] = (),
     same: tuple[str, ...] = (),
 ) -> BulkInsert:

@@ -44,7 +44,11 @@ IMPORTED_COLUMNS = (
     "state",
 )
 _IMPORTED = [_ORDERS.c[name] for name in IMPORTED_COLUMNS]
-_NEW_ORDER_COLUMNS = ("order_id", *IMPORTED_COLUMNS)
+# New orders go in as the parsed rows themselves: the OrderRow fields an import may set are
+# stored, the others (line, tracking numbers, carrier) skipped.
+_NEW_ORDER_COLUMNS = tuple(
+    name if name in ("order_id", *IMPORTED_COLUMNS) else None for name in OrderRow._fields
+)
 _NOW_COLUMNS = ("created_at", "updated_at", "decide_after")  # the same "now" on every new order
 # next_check_at is left NULL (no default): due at once, the poll job treats it as "never checked".
 _NEW_SHIPMENT_COLUMNS = ("order_pk", "tracking_number", "carrier")
@@ -91,17 +95,20 @@ def import_rows(
         dialect = connection.dialect
         new_orders = bulk_insert(dialect, _ORDERS, _NEW_ORDER_COLUMNS, same=_NOW_COLUMNS)
         new_shipments = bulk_insert(dialect, _SHIPMENTS, _NEW_SHIPMENT_COLUMNS)
+        existing: dict[str, Any] = {}
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
             keys = [row.order_id for row in chunk]
-            # A plain driver-level probe first: a first import finds nothing, and then skips
-            # the typed comparison query (whose IN list is rendered anew on every call).
+            # Unless the last chunk had stored orders, a plain driver-level probe first: a first
+            # import finds nothing and skips the typed comparison query (whose IN list is
+            # rendered anew on every call).
             existing = (
                 {
                     row.order_id: row
                     for row in connection.execute(_STORED_ORDERS, {"keys": keys}).all()
                 }
-                if connection.exec_driver_sql(
+                if existing
+                or connection.exec_driver_sql(
                     _sql_in(dialect, _PROBE, len(keys)), tuple(keys)
                 ).first()
                 else {}
@@ -115,9 +122,7 @@ def import_rows(
 
             fresh = [row for row in chunk if row.order_id not in existing]
             if fresh:
-                new_orders.run(
-                    connection, [(row.order_id, *_imported(row)) for row in fresh], (now, now, now)
-                )
+                new_orders.run(connection, fresh, (now, now, now))
                 fresh_keys = [row.order_id for row in fresh]
                 new_pks: dict[str, int] = dict(
                     connection.exec_driver_sql(
