@@ -211,27 +211,25 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProb
 def parse_file(path: Path, fmt: str | None = None) -> ParsedFile:
     """Read and validate every row; nothing is written. Duplicate order ids are errors."""
     parsed = ParsedFile(path)
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # order id -> line of its first valid row
+    keep, flag = parsed.rows.append, parsed.bad_lines.add  # bound once: a large file's hot loop
     for line, record in read_records(path, detect_format(path, fmt)):
         parsed.total += 1
         if isinstance(record, RowProblem):
             parsed.errors.append(record)
-            parsed.bad_lines.add(line)
+            flag(line)
             continue
         row, errors, warnings = validate_record(line, record)
-        parsed.warnings.extend(warnings)
-        if row is not None and row.order_id in seen:
-            errors.append(
-                RowProblem(
-                    line, "order_id", f"{row.order_id!r} already on line {seen[row.order_id]}"
-                )
-            )
-        if errors or row is None:
-            parsed.errors.extend(errors)
-            parsed.bad_lines.add(line)
-            continue
-        seen[row.order_id] = line
-        parsed.rows.append(row)
+        if warnings:
+            parsed.warnings.extend(warnings)
+        if row is not None:  # valid on its own: now the duplicate check
+            first = seen.setdefault(row.order_id, line)
+            if first == line:
+                keep(row)
+                continue
+            errors.append(RowProblem(line, "order_id", f"{row.order_id!r} already on line {first}"))
+        parsed.errors.extend(errors)
+        flag(line)
     return parsed
 
 
