@@ -98,3 +98,19 @@ def identify(number: str) -> NumberInfo:
         if pattern.match(clean):
             return NumberInfo(clean, fmt)
     return NumberInfo(clean, NumberFormat.UNKNOWN)
+
+
+def number_warning(number: str) -> str | None:
+    """`identify(number).warning`, without building the NumberInfo for the usual S10 number.
+
+    An import checks every number it reads; a well-formed S10 number (most of them) needs only
+    the pattern and the check digit.
+    """
+    match = _S10.match(number)
+    if (
+        match is not None
+        and number[0] not in _S10_RESERVED_SERVICE
+        and s10_check_digit(match.group(2)) == int(match.group(3))
+    ):
+        return None
+    return identify(number).warning

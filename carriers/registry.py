@@ -22,13 +22,17 @@ never stops the others from loading.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
-import httpx
+from carriers.base import Adapter
 
-from carriers.base import Adapter, AdapterSettings, Clock
-from carriers.breaker import CircuitBreaker
-from carriers.http import RetryPolicy
-from carriers.ratelimit import Limiter
+if TYPE_CHECKING:  # only in signatures: the config check reads ADAPTERS without the HTTP stack
+    import httpx
+
+    from carriers.base import AdapterSettings, Clock
+    from carriers.breaker import CircuitBreaker
+    from carriers.http import RetryPolicy
+    from carriers.ratelimit import Limiter
 
 ADAPTERS: dict[str, str] = {
     "seventeentrack": "carriers.seventeentrack:SeventeenTrackAdapter",

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from carriers.numbers import identify, normalise
+from carriers.numbers import normalise, number_warning
 from daemon.config import check_locale
-from daemon.countries import is_country_code
+from daemon.countries import country_codes
 from daemon.models import OrderState
 
 FIELDS = (
@@ -120,6 +120,10 @@ class ParsedFile:
     total: int = 0
 
 
+class _Stripped(dict[str, str]):
+    """A record whose values are all text, already stripped (a CSV row)."""
+
+
 class ImportFileError(Exception):
     """The file as a whole cannot be read (missing, unknown format, no header, bad columns)."""
 
@@ -177,8 +181,9 @@ def _csv_records(path: Path, text: str) -> Iterator[tuple[int, Mapping[str, Any]
             continue
         if not "".join(values).strip():  # a row of empty cells (one C call, not one per cell)
             continue
-        # A short row lacks its last keys, which read as empty.
-        yield line, dict(zip(header, values, strict=False))
+        # A short row lacks its last keys, which read as empty. Every cell is text: stripped
+        # here in one pass, so validation takes the record as its texts.
+        yield line, _Stripped(zip(header, map(str.strip, values), strict=False))
 
 
 def _jsonl_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProblem]]:
@@ -206,27 +211,25 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProb
 def parse_file(path: Path, fmt: str | None = None) -> ParsedFile:
     """Read and validate every row; nothing is written. Duplicate order ids are errors."""
     parsed = ParsedFile(path)
-    seen: dict[str, int] = {}
+    seen: dict[str, int] = {}  # order id -> line of its first valid row
+    keep, flag = parsed.rows.append, parsed.bad_lines.add  # bound once: a large file's hot loop
     for line, record in read_records(path, detect_format(path, fmt)):
         parsed.total += 1
         if isinstance(record, RowProblem):
             parsed.errors.append(record)
-            parsed.bad_lines.add(line)
+            flag(line)
             continue
         row, errors, warnings = validate_record(line, record)
-        parsed.warnings.extend(warnings)
-        if row is not None and row.order_id in seen:
-            errors.append(
-                RowProblem(
-                    line, "order_id", f"{row.order_id!r} already on line {seen[row.order_id]}"
-                )
-            )
-        if errors or row is None:
-            parsed.errors.extend(errors)
-            parsed.bad_lines.add(line)
-            continue
-        seen[row.order_id] = line
-        parsed.rows.append(row)
+        if warnings:
+            parsed.warnings.extend(warnings)
+        if row is not None:  # valid on its own: now the duplicate check
+            first = seen.setdefault(row.order_id, line)
+            if first == line:
+                keep(row)
+                continue
+            errors.append(RowProblem(line, "order_id", f"{row.order_id!r} already on line {first}"))
+        parsed.errors.extend(errors)
+        flag(line)
     return parsed
 
 
@@ -236,83 +239,113 @@ def validate_record(
     """Check one raw record; returns the row (or None) with its errors and warnings."""
     errors: list[RowProblem] = []
     warnings: list[RowProblem] = []
-    text = _texts(line, record, errors).get  # text(name, "")
-
-    def bad(name: str, reason: str) -> None:
-        errors.append(RowProblem(line, name, reason))
+    problem = RowProblem
+    # A CSV row is its own texts; a JSON record's values are checked and stripped first.
+    text = (record if type(record) is _Stripped else _texts(line, record, errors)).get
 
     order_id = text("order_id", "")
     country = text("country", "").upper()
     ship_date = text("ship_date", "")
-    for name, value in (("order_id", order_id), ("country", country), ("ship_date", ship_date)):
-        if not value:
-            bad(name, "required")
+    if not order_id:
+        errors.append(problem(line, "order_id", "required"))
+    if not country:
+        errors.append(problem(line, "country", "required"))
+    if not ship_date:
+        errors.append(problem(line, "ship_date", "required"))
 
     if len(order_id) > 128:
-        bad("order_id", "longer than 128 characters")
+        errors.append(problem(line, "order_id", "longer than 128 characters"))
 
     source = text("source", "").lower() or "manual"
     if source not in SOURCES:
-        bad("source", f"{source!r} is not one of {', '.join(sorted(SOURCES))}")
+        errors.append(
+            problem(line, "source", f"{source!r} is not one of {', '.join(sorted(SOURCES))}")
+        )
 
     buyer_name = " ".join(text("buyer_name", "").split())  # no CR/LF or tabs reach a message header
 
     email = text("email", "")
     if email and not _EMAIL.match(email):
-        bad("email", f"{email!r} is not an email address")
+        errors.append(problem(line, "email", f"{email!r} is not an email address"))
 
     locale = text("locale", "")
     if locale and not _locale_ok(locale):
-        bad("locale", f"{locale!r} is not a known locale (e.g. pt-BR, ru, en)")
+        errors.append(
+            problem(line, "locale", f"{locale!r} is not a known locale (e.g. pt-BR, ru, en)")
+        )
 
-    if country and not is_country_code(country):
-        bad("country", f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+    if country and country not in country_codes():
+        errors.append(
+            problem(line, "country", f"{country!r} is not an ISO 3166-1 alpha-2 country code")
+        )
 
-    shipped_at = _ship_date(ship_date, line, errors)
+    shipped_at = None
+    if ship_date:
+        moment = _read_ship_date(ship_date)
+        if isinstance(moment, str):
+            errors.append(problem(line, "ship_date", moment))
+        else:
+            shipped_at = moment
 
-    numbers = _tracking_numbers(record.get("tracking_numbers"), line, errors)
+    value = record.get("tracking_numbers")
+    if type(value) is str and value.isalnum() and 5 <= len(value) <= 50:
+        numbers: tuple[str, ...] = (value.upper(),)  # one plain number: the usual case
+    else:
+        numbers = _tracking_numbers(value, line, errors)
     for number in numbers:
-        warning = identify(number).warning
+        warning = number_warning(number)
         if warning:
-            warnings.append(RowProblem(line, "tracking_numbers", warning))
+            warnings.append(problem(line, "tracking_numbers", warning))
 
-    promised_days = _positive_int(text("promised_days", ""), "promised_days", line, errors, None)
-    quantity = _positive_int(text("quantity", ""), "quantity", line, errors, 1)
+    promised = text("promised_days", "")
+    promised_days = (
+        _positive_int(promised, "promised_days", line, errors, None) if promised else None
+    )
+    amount = text("quantity", "")
+    quantity = _positive_int(amount, "quantity", line, errors, 1) if amount else 1
 
     timezone = text("timezone", "")
     if timezone and not _zone_ok(timezone):
-        bad("timezone", f"{timezone!r} is not an IANA time zone (e.g. America/Sao_Paulo)")
+        errors.append(
+            problem(
+                line,
+                "timezone",
+                f"{timezone!r} is not an IANA time zone (e.g. America/Sao_Paulo)",
+            )
+        )
 
     channel = text("channel", "").lower()
     if channel not in CHANNELS:
-        bad("channel", f"{channel!r} is not one of email, webhook, manual")
+        errors.append(problem(line, "channel", f"{channel!r} is not one of email, webhook, manual"))
     elif channel == "email" and not email:
-        bad("channel", "email channel needs an email address")
+        errors.append(problem(line, "channel", "email channel needs an email address"))
 
     state = text("state", "").lower() or OrderState.OPEN
     if state not in IMPORT_STATES:
-        bad("state", f"{state!r} is not one of {', '.join(sorted(IMPORT_STATES))}")
+        errors.append(
+            problem(line, "state", f"{state!r} is not one of {', '.join(sorted(IMPORT_STATES))}")
+        )
 
     if errors or shipped_at is None:
         return None, errors, warnings
-    row = OrderRow(
-        line=line,
-        order_id=order_id,
-        source=source,
-        buyer_name=buyer_name,
-        email=email,
-        phone=text("phone", ""),
-        locale=locale,
-        country=country,
-        shipped_at=shipped_at,
-        tracking_numbers=numbers,
-        carrier=text("carrier", "").lower(),
-        promised_days=promised_days,
-        product=text("product", ""),
-        quantity=quantity if quantity is not None else 1,
-        timezone=timezone,
-        channel=channel,
-        state=state,
+    row = OrderRow(  # positional: keyword arguments cost a NamedTuple a dict per row
+        line,
+        order_id,
+        source,
+        buyer_name,
+        email,
+        text("phone", ""),
+        locale,
+        country,
+        shipped_at,
+        numbers,
+        text("carrier", "").lower(),
+        promised_days,
+        text("product", ""),
+        quantity if quantity is not None else 1,
+        timezone,
+        channel,
+        state,
     )
     return row, errors, warnings
 
@@ -356,16 +389,6 @@ def _zone_ok(name: str) -> bool:
             ok = False
         _ZONE_OK[name] = ok
     return ok
-
-
-def _ship_date(value: str, line: int, errors: list[RowProblem]) -> datetime | None:
-    if not value:
-        return None
-    moment = _read_ship_date(value)
-    if isinstance(moment, str):
-        errors.append(RowProblem(line, "ship_date", moment))
-        return None
-    return moment
 
 
 @lru_cache(maxsize=4096)

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, insert, select, update
+from sqlalchemy.engine import Dialect
 from sqlmodel import col
 
 from daemon.bulk import bulk_insert
@@ -42,9 +44,15 @@ IMPORTED_COLUMNS = (
     "state",
 )
 _IMPORTED = [_ORDERS.c[name] for name in IMPORTED_COLUMNS]
-_NEW_ORDER_COLUMNS = ("order_id", *IMPORTED_COLUMNS, "created_at", "updated_at", "decide_after")
-_NEW_SHIPMENT_COLUMNS = ("order_pk", "tracking_number", "carrier", "next_check_at")
-_CHUNK = 500
+# New orders go in as the parsed rows themselves: the OrderRow fields an import may set are
+# stored, the others (line, tracking numbers, carrier) skipped.
+_NEW_ORDER_COLUMNS = tuple(
+    name if name in ("order_id", *IMPORTED_COLUMNS) else None for name in OrderRow._fields
+)
+_NOW_COLUMNS = ("created_at", "updated_at", "decide_after")  # the same "now" on every new order
+# next_check_at is left NULL (no default): due at once, the poll job treats it as "never checked".
+_NEW_SHIPMENT_COLUMNS = ("order_pk", "tracking_number", "carrier")
+_CHUNK = 500  # keeps IN (...) lists and executemany batches well inside SQLite's limits
 # Statements built once (IN lists as expanding parameters) and only the columns compared, as
 # plain rows: ORM objects, or every column with its type processing, would dominate a re-import.
 _STORED_ORDERS = select(_ORDERS.c.id, _ORDERS.c.order_id, *_IMPORTED).where(
@@ -57,9 +65,10 @@ _STORED_SHIPMENTS = select(
     _SHIPMENTS.c.closed,
     _SHIPMENTS.c.poll_error,
 ).where(_SHIPMENTS.c.order_pk.in_(bindparam("keys", expanding=True)))
-_ORDER_PKS = select(_ORDERS.c.order_id, _ORDERS.c.id).where(
-    _ORDERS.c.order_id.in_(bindparam("keys", expanding=True))
-)  # keeps IN (...) lists and executemany batches well inside SQLite's limits
+# Plain driver-level lookups by order number, `{}` taking the IN list's marks: their results are
+# strings and integers, so they need none of Core's result processing.
+_PROBE = "SELECT 1 FROM orders WHERE order_id IN ({})"
+_ORDER_PKS = "SELECT order_id, id FROM orders WHERE order_id IN ({})"
 
 Progress = Callable[[int], None]
 
@@ -83,16 +92,33 @@ def import_rows(
     created = updated = unchanged = added = closed = 0
     with session_scope(engine) as session:
         connection = session.connection()
-        new_orders = bulk_insert(connection.dialect, _ORDERS, _NEW_ORDER_COLUMNS)
-        new_shipments = bulk_insert(connection.dialect, _SHIPMENTS, _NEW_SHIPMENT_COLUMNS)
+        dialect = connection.dialect
+        new_orders = bulk_insert(dialect, _ORDERS, _NEW_ORDER_COLUMNS, same=_NOW_COLUMNS)
+        new_shipments = bulk_insert(dialect, _SHIPMENTS, _NEW_SHIPMENT_COLUMNS)
+        if dialect.name == "postgresql":
+            # The tables grow by the whole file inside this one transaction. The driver prepares
+            # a statement run five times, and PostgreSQL may then keep one generic plan made
+            # while the table was small (a sequential scan) for every later chunk: at 100,000
+            # rows the lookups took two minutes. Planned for their own parameters, seconds.
+            connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        existing: dict[str, Any] = {}
         for start in range(0, len(rows), _CHUNK):
             chunk = rows[start : start + _CHUNK]
-            existing = {
-                row.order_id: row
-                for row in connection.execute(
-                    _STORED_ORDERS, {"keys": [row.order_id for row in chunk]}
-                ).all()
-            }
+            keys = [row.order_id for row in chunk]
+            # Unless the last chunk had stored orders, a plain driver-level probe first: a first
+            # import finds nothing and skips the typed comparison query (whose IN list is
+            # rendered anew on every call).
+            existing = (
+                {
+                    row.order_id: row
+                    for row in connection.execute(_STORED_ORDERS, {"keys": keys}).all()
+                }
+                if existing
+                or connection.exec_driver_sql(
+                    _sql_in(dialect, _PROBE, len(keys)), tuple(keys)
+                ).first()
+                else {}
+            )
             numbers: dict[int, dict[str, Any]] = {}
             if existing:
                 for s in connection.execute(
@@ -102,17 +128,18 @@ def import_rows(
 
             fresh = [row for row in chunk if row.order_id not in existing]
             if fresh:
-                new_orders.run(
-                    connection, [(row.order_id, *_imported(row), now, now, now) for row in fresh]
-                )
+                new_orders.run(connection, fresh, (now, now, now))
+                fresh_keys = [row.order_id for row in fresh]
                 new_pks: dict[str, int] = dict(
-                    connection.execute(_ORDER_PKS, {"keys": [row.order_id for row in fresh]}).all()
+                    connection.exec_driver_sql(
+                        _sql_in(dialect, _ORDER_PKS, len(fresh_keys)), tuple(fresh_keys)
+                    ).all()
                 )
                 shipments = [
-                    (new_pks[row.order_id], number, row.carrier, None)
+                    (new_pks[row.order_id], number, row.carrier)
                     for row in fresh
                     for number in row.tracking_numbers
-                ]  # next_check_at NULL: due at once, the poll job treats it as "never checked"
+                ]
                 new_shipments.run(connection, shipments)
                 created += len(fresh)
                 added += len(shipments)
@@ -178,6 +205,13 @@ def import_rows(
 
 
 REMOVED = "removed from the order by an import"
+
+
+@lru_cache(maxsize=16)
+def _sql_in(dialect: Dialect, template: str, count: int) -> str:
+    """`template` with an IN list of `count` marks in the driver's style, built once per size."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    return template.format(", ".join([mark] * count))
 
 
 def _shipment(order_pk: int, number: str, carrier: str) -> dict[str, Any]:

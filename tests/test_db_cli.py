@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from daemon.db import make_engine, upgrade
+from daemon.db import _alembic_config, make_engine, shipped_head, upgrade
 from daemon.models import Order, Outreach, Shipment, TrackingEvent
 from tests.conftest import Workspace, copy_fixture
 
@@ -30,6 +30,23 @@ def test_a_schema_version_this_program_does_not_know_is_refused(upgraded: Worksp
     result = upgraded.run("orders", "show", "X")
     assert result.exit_code == 3
     assert "newer than this parcelwatch knows" in result.stderr
+
+
+def test_an_older_schema_is_refused_and_named(upgraded: Workspace) -> None:
+    engine = create_engine(upgraded.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    engine.dispose()
+    result = upgraded.run("orders", "show", "X")
+    assert result.exit_code == 3
+    assert "is at schema 0001, this parcelwatch needs" in result.stderr
+
+
+def test_the_head_read_from_the_migration_files_is_alembics() -> None:
+    from alembic.script import ScriptDirectory
+
+    # The schema check trusts shipped_head when the database is current: it must agree.
+    assert shipped_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def test_db_upgrade_is_idempotent_and_keeps_data(upgraded: Workspace) -> None:

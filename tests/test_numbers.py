@@ -2,7 +2,7 @@
 
 import pytest
 
-from carriers.numbers import NumberFormat, identify, normalise, s10_check_digit
+from carriers.numbers import NumberFormat, identify, normalise, number_warning, s10_check_digit
 
 
 def test_s10_check_digit_worked_example() -> None:
@@ -51,3 +51,21 @@ def test_normalise_strips_spaces_and_dashes() -> None:
 
 def test_reserved_service_indicator_is_not_s10() -> None:
     assert identify("JJ123456785CN").format is NumberFormat.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "RR123456785CN",  # S10, check digit right
+        "RR123456789CN",  # S10, check digit wrong
+        "JR123456785CN",  # reserved service indicator: not S10
+        "rr123456785cn",  # not normalised
+        "RR 1234 5678 5CN",
+        "LP12345678901234",
+        "YT1234567890123456",
+        "ZZ99",
+        "RR١٢٣٤٥٦٧٨5CN",  # digits of another script
+    ],
+)
+def test_number_warning_is_the_warning_identify_gives(number: str) -> None:
+    assert number_warning(number) == identify(number).warning

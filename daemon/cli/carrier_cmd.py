@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import signal
 import threading
@@ -10,13 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from carriers.base import CarrierAlarm, InvalidNumber, NotFound, TemporaryFailure, Tracked
-from carriers.emulators.sandbox import demo_scenario
-from carriers.emulators.scenario import Scenario
-from carriers.numbers import identify
-from carriers.registry import UnknownAdapter
 from daemon.cli.common import (
     EXIT_INVALID_INPUT,
     EXIT_NOT_FOUND,
@@ -26,10 +19,9 @@ from daemon.cli.common import (
     print_json,
     state,
 )
-from daemon.cli.run_cmd import default_owner
-from daemon.clock import SystemClock
-from daemon.sandbox import EMULATOR_ENV, sandbox_config, start_world
-from daemon.wiring import build_adapters, build_runtime, make_router
+
+# The carriers' HTTP stack, the emulators and the runtime are imported inside each command:
+# every other command (an import, a log review) starts without them.
 
 
 def poll(
@@ -38,6 +30,12 @@ def poll(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Poll every due shipment once and print what changed (the daemon does this on a schedule)."""
+    import asyncio
+
+    from daemon.cli.run_cmd import default_owner
+    from daemon.clock import SystemClock
+    from daemon.wiring import build_runtime
+
     if not once:
         fail(
             "use --once (the daemon polls on its own schedule: `parcelwatch run`)",
@@ -83,6 +81,16 @@ def track(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Ask a carrier about one number now and print its normalised history (nothing is stored)."""
+    import asyncio
+
+    from rich.table import Table
+
+    from carriers.base import CarrierAlarm, InvalidNumber, NotFound, TemporaryFailure, Tracked
+    from carriers.numbers import identify
+    from carriers.registry import UnknownAdapter
+    from daemon.clock import SystemClock
+    from daemon.wiring import build_adapters, make_router
+
     config = state(ctx).config()
     clock = SystemClock()
     try:
@@ -138,6 +146,10 @@ def sandbox(
     ] = None,
 ) -> None:
     """Start the carrier emulators and an SMTP sink on loopback, print their URLs, serve until ^C."""
+    from carriers.emulators.sandbox import demo_scenario
+    from carriers.emulators.scenario import Scenario
+    from daemon.sandbox import EMULATOR_ENV, sandbox_config, start_world
+
     chosen = Scenario.load(scenario) if scenario else demo_scenario()
     world = start_world(chosen, None, mail_dir)
     info = {

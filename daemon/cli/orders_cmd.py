@@ -6,16 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from daemon.cli.common import EXIT_INVALID_INPUT, EXIT_NOT_FOUND, err, fail, out, print_json, state
-from daemon.importer import ImportFileError, parse_file
-from daemon.models import utcnow
-from daemon.order_store import import_rows
-from daemon.queries import order_view
-from daemon.review import ReviewError, opt_out
-from daemon.story import render_html, timeline
+
+# Each command imports what it uses: an import needs neither the story's templates nor the
+# policy, and `orders show` does not need the importer.
 
 app = typer.Typer(help="Import and inspect orders.", no_args_is_help=True)
 
@@ -34,6 +29,18 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Import orders. The whole file is checked first: one bad row and nothing is written."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from daemon.importer import ImportFileError, parse_file
+    from daemon.models import utcnow
+    from daemon.order_store import import_rows
+
     st = state(ctx)
     engine = st.engine()
     try:
@@ -83,6 +90,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """One order: its shipments, their tracking events, and everything said to the buyer."""
+    from rich.table import Table
+
+    from daemon.queries import order_view
+
     view = order_view(state(ctx).engine(), order_id)
     if view is None:
         fail(f"no order {order_id!r}", EXIT_NOT_FOUND)
@@ -129,6 +140,10 @@ def story(
     ] = None,
 ) -> None:
     """The whole story of an order: tracking history and every message and action, in time order."""
+    from daemon.models import utcnow
+    from daemon.queries import order_view
+    from daemon.story import render_html, timeline
+
     view = order_view(state(ctx).engine(), order_id)
     if view is None:
         fail(f"no order {order_id!r}", EXIT_NOT_FOUND)
@@ -152,6 +167,8 @@ def opt_out_cmd(
 ) -> None:
     """Stop every buyer message for an order, including ones already planned."""
     from daemon.cli.log_cmd import _who
+    from daemon.models import utcnow
+    from daemon.review import ReviewError, opt_out
 
     try:
         suppressed = opt_out(state(ctx).engine(), order_id, _who(by), utcnow(), reason)

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy import Engine, update
 
 from daemon.cli.common import EXIT_CONFIG, EXIT_SCHEMA, err, state
-from daemon.clock import Clock, FileClock, SystemClock
-from daemon.config import Config, ConfigError
-from daemon.db import SchemaError, session_scope
-from daemon.leases import OUTREACH, SHIPMENTS
-from daemon.logs import setup_logging
-from daemon.models import utcnow
-from daemon.send import hold_interrupted_sends
-from daemon.service import Builder, Components, Service
-from daemon.wiring import build_runtime, secret_values
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from daemon.clock import Clock
+    from daemon.config import Config
+    from daemon.service import Builder, Components
+
+# The daemon's jobs, channels and carriers are imported when `run` starts them, not by every
+# command that loads this module.
 
 log = logging.getLogger("parcelwatch.run")
 
@@ -36,6 +35,13 @@ def recover_own_leftovers(engine: Engine, owner: str) -> int:
     'sending' go to a person (the server may have accepted them); its other leases (shipments, and
     log rows it had claimed but not yet started sending) are released, so the restarted daemon does
     not wait for them to run out."""
+    from sqlalchemy import update
+
+    from daemon.db import session_scope
+    from daemon.leases import OUTREACH, SHIPMENTS
+    from daemon.models import utcnow
+    from daemon.send import hold_interrupted_sends
+
     held = hold_interrupted_sends(
         engine,
         OUTREACH.c.lease_owner == owner,
@@ -57,6 +63,8 @@ def recover_own_leftovers(engine: Engine, owner: str) -> int:
 
 
 def builder(owner: str, clock: Clock) -> Builder:
+    from daemon.service import Components
+    from daemon.wiring import build_runtime
 
     def build(config: Config, engine: Engine) -> Components:
         runtime = build_runtime(config, engine, clock, owner=owner)
@@ -108,6 +116,15 @@ def run(
     ] = None,
 ) -> None:
     """Run the daemon: poll carriers, decide, send, until SIGTERM. SIGHUP reloads the config."""
+    import asyncio
+
+    from daemon.clock import FileClock, SystemClock
+    from daemon.config import ConfigError
+    from daemon.db import SchemaError
+    from daemon.logs import setup_logging
+    from daemon.service import Service
+    from daemon.wiring import secret_values
+
     st = state(ctx)
     owner = instance or default_owner()
     clock: Clock = FileClock(str(clock_file)) if clock_file else SystemClock()

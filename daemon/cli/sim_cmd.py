@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import tempfile
 import time
@@ -10,16 +9,19 @@ from collections import Counter
 from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from daemon.cli.common import EXIT_CONFIG, EXIT_INVALID_INPUT, SHIPPED_CONFIG, fail, out, state
-from daemon.config import ConfigError, load_config
-from daemon.review import LogEntry
-from daemon.simulate import ReplayError, ReplayScenario, Simulation, replay_lines, summary
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from daemon.review import LogEntry
+
+# The simulation (emulators, SMTP sink, the whole runtime) is imported by the two commands that
+# run it, not by every command.
 
 DEMO_REVIEW_URL = "https://shop.example/review/{order_id}"
 
@@ -38,6 +40,11 @@ def replay(
     ] = None,
 ) -> None:
     """What parcelwatch would have sent: the outreach log of a scenario, as JSON lines."""
+    import asyncio
+
+    from daemon.config import ConfigError, load_config
+    from daemon.simulate import ReplayError, ReplayScenario, Simulation, replay_lines
+
     try:
         cfg = load_config(config) if config else state(ctx).config()
     except ConfigError as exc:
@@ -69,6 +76,14 @@ def demo(
     ] = None,
 ) -> None:
     """Watch 20 orders to BR, RU, US, ES, FR and DE over 100 days, on local carriers and SMTP."""
+    import asyncio
+
+    from rich.live import Live
+    from rich.table import Table
+
+    from daemon.config import load_config
+    from daemon.simulate import ReplayScenario, Simulation, summary
+
     root = workspace or Path(tempfile.mkdtemp(prefix="parcelwatch-demo-"))
     config = load_config(SHIPPED_CONFIG)
     config = config.model_copy(
@@ -130,6 +145,8 @@ class _DemoView:
         self.recent = self.recent[-12:]
 
     def render(self) -> Table:
+        from rich.table import Table
+
         day = (self.now - self.start).days
         table = Table(title=f"parcelwatch demo — {self.now:%Y-%m-%d} (day {day} of 100)",
                       show_header=False, box=None)  # fmt: skip

@@ -5,12 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from daemon.cli.common import out, print_json, state
-from daemon.config import STAGE_KINDS
-from daemon.models import utcnow
-from daemon.queries import status_summary
 
 
 def status(
@@ -18,6 +14,12 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Open alarms, open shipments by destination and status, open orders at or past each stage."""
+    from rich.table import Table
+
+    from daemon.config import STAGE_KINDS
+    from daemon.models import utcnow
+    from daemon.queries import status_summary  # with the policy: only this command needs it
+
     st = state(ctx)
     summary = status_summary(st.engine(), st.config(), utcnow())
     if as_json:
