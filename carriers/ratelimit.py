@@ -47,6 +47,12 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+# Slack added to every one-second window: a request can reach the carrier later than it left our
+# limiter (a busy event loop, a slow connect), and the carrier counts arrivals. Up to this much
+# delay between two requests never puts rate + 1 arrivals in one of the carrier's seconds.
+WINDOW_MARGIN = 0.1
+
+
 class SlidingWindowLimiter:
     """At most `per_second` request starts in any one-second window (async, FIFO among waiters).
 
@@ -58,7 +64,7 @@ class SlidingWindowLimiter:
         self,
         per_second: float,
         *,
-        margin: float = 0.1,
+        margin: float = WINDOW_MARGIN,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -124,7 +130,7 @@ class CarrierLimiter:
         per_day: int | None = None,
         *,
         clock: Clock = _utc_now,
-        margin: float = 0.1,
+        margin: float = WINDOW_MARGIN,
     ) -> None:
         self.window = SlidingWindowLimiter(per_second, margin=margin)
         self.quota = DailyQuota(per_day, clock=clock) if per_day else None

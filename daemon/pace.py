@@ -18,13 +18,11 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, case, func, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from carriers.ratelimit import QuotaExhausted
+from carriers.ratelimit import WINDOW_MARGIN, QuotaExhausted
 from daemon.db import session_scope
 from daemon.models import CarrierPace
 
 PACE = CarrierPace.__table__  # type: ignore[attr-defined]
-# A little slack over 1/rate so that timer jitter never puts rate+1 starts in one second.
-_MARGIN = 1.05
 
 
 class DatabaseLimiter:
@@ -42,7 +40,8 @@ class DatabaseLimiter:
             raise ValueError(f"per_second must be positive, got {per_second}")
         self.engine = engine
         self.carrier = carrier
-        self.spacing = _MARGIN / per_second
+        # `rate` starts spread over a second and its margin, as the in-process limiter does.
+        self.spacing = (1 + WINDOW_MARGIN) / per_second
         self.per_day = per_day
         self._wall = wall
         self._sleep = sleep
