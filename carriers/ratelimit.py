@@ -6,7 +6,7 @@ can replace the in-process `CarrierLimiter` later without touching any adapter.
 
 `SlidingWindowLimiter` keeps the start times of the last N requests and waits until the oldest is
 more than a window old: this bounds the count in *every* window, not just on average, which is what
-a carrier measuring "requests in the last second" sees. A margin (default 0.1 s) absorbs the jitter
+a carrier measuring "requests in the last second" sees. A margin (default 0.2 s) absorbs the jitter
 between the moment we are allowed to send and the moment the request reaches the carrier: the first
 request of a burst can leave late (connection setup, a busy event loop) while a later one leaves at
 once, and the carrier counts arrivals, not our intentions.
@@ -50,7 +50,7 @@ def _utc_now() -> datetime:
 # Slack added to every one-second window: a request can reach the carrier later than it left our
 # limiter (a busy event loop, a slow connect), and the carrier counts arrivals. Up to this much
 # delay between two requests never puts rate + 1 arrivals in one of the carrier's seconds.
-WINDOW_MARGIN = 0.1
+WINDOW_MARGIN = 0.2
 
 
 class SlidingWindowLimiter:
