@@ -1,4 +1,4 @@
-"""Inserting or updating many rows at once through the driver's executemany (import, poll job).
+"""Inserting, updating or reading many rows at once through the driver (import, poll and decide jobs).
 
 Core's executemany spends most of a large write building and type-processing a parameter dict per
 row. Here every value goes through the same bind processor Core would use (so what is stored, e.g.
@@ -132,6 +132,54 @@ class BulkUpdate:
         return int(result.rowcount or 0)
 
 
+class BulkSelect:
+    """`SELECT columns FROM table WHERE ...` through the driver, with `?` in `where` for each
+    parameter and `(?)` for a list of them (an IN list).
+
+    Each value comes back converted by the result processor Core would use (so a time is the
+    same aware UTC datetime), but each distinct value of a column is converted once: a chunk's
+    times repeat, and Core's per-row processing was a large part of reading it.
+    """
+
+    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str) -> None:
+        quote = dialect.identifier_preparer.quote
+        self._dialect = dialect
+        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        self._sql = (
+            f"SELECT {', '.join(quote(name) for name in columns)} "
+            f"FROM {dialect.identifier_preparer.format_table(table)} WHERE {where}"
+        )
+        self._in_list = "(?)" in where
+        self._table = table
+        self._processors = [
+            table.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
+            for name in columns
+        ]
+
+    def bind(self, column: str, value: Any) -> Any:
+        """`value` as the driver gets it for a parameter compared with `column`."""
+        dialect_type = self._table.c[column].type.dialect_impl(self._dialect)
+        processor = dialect_type.bind_processor(self._dialect)
+        return value if processor is None else processor(value)
+
+    def run(self, connection: Connection, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows for `params` (the IN list's values when `where` has one)."""
+        sql = self._sql
+        if self._in_list:
+            if not params:
+                return []
+            sql = sql.replace("(?)", f"({', '.join([self._mark] * len(params))})")
+        sql = sql.replace("?", self._mark)
+        rows = connection.exec_driver_sql(sql, tuple(params)).fetchall()
+        if not rows:
+            return []
+        columns = [
+            _processed(values, processor)
+            for values, processor in zip(zip(*rows, strict=True), self._processors, strict=True)
+        ]
+        return list(zip(*columns, strict=True))
+
+
 @lru_cache(maxsize=32)
 def bulk_update(
     dialect: Dialect, table: Table, columns: tuple[str, ...], key: tuple[str, ...]
@@ -152,8 +200,8 @@ def bulk_insert(
     return BulkInsert(dialect, table, given, ignore_conflict, same)
 
 
-def _processed(values: list[Any], processor: Callable[[Any], Any] | None) -> list[Any]:
-    """Values as the driver gets them; each distinct one is processed once."""
+def _processed(values: Sequence[Any], processor: Callable[[Any], Any] | None) -> Sequence[Any]:
+    """Values through a bind or result processor; each distinct one is processed once."""
     if processor is None:
         return values
     memo: dict[Any, Any] = {None: None}

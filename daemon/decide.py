@@ -20,12 +20,12 @@ from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # json.dumps(ensure_ascii=False)
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Connection, Engine, Table, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import Dialect
 
 from carriers.numbers import identify
 from carriers.status import Status
-from daemon.bulk import bulk_insert, bulk_update
+from daemon.bulk import BulkSelect, bulk_insert, bulk_update
 from daemon.config import Config
 from daemon.db import rowcount, session_scope
 from daemon.leases import OUTREACH, SHIPMENTS
@@ -87,91 +87,29 @@ class _ShipmentRow(NamedTuple):
     poll_error: str
 
 
-class _Select:
-    """`SELECT columns FROM table WHERE ...` through the driver, with `?` in `where` for each
-    parameter and `(?)` for a list of them (an IN list).
-
-    Each value comes back converted by the result processor Core would use (so a time is the
-    same aware UTC datetime), but each distinct value of a column is converted once: a chunk's
-    times repeat, and Core's per-row processing was a large part of reading it.
-    """
-
-    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str], where: str) -> None:
-        quote = dialect.identifier_preparer.quote
-        self._dialect = dialect
-        self._mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        self._sql = (
-            f"SELECT {', '.join(quote(name) for name in columns)} "
-            f"FROM {dialect.identifier_preparer.format_table(table)} WHERE {where}"
-        )
-        self._in_list = "(?)" in where
-        self._table = table
-        self._processors = [
-            table.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
-            for name in columns
-        ]
-
-    def bind(self, column: str, value: Any) -> Any:
-        """`value` as the driver gets it for a parameter compared with `column`."""
-        dialect_type = self._table.c[column].type.dialect_impl(self._dialect)
-        processor = dialect_type.bind_processor(self._dialect)
-        return value if processor is None else processor(value)
-
-    def run(self, connection: Connection, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """The rows for `params` (the IN list's values when `where` has one)."""
-        sql = self._sql
-        if self._in_list:
-            if not params:
-                return []
-            sql = sql.replace("(?)", f"({', '.join([self._mark] * len(params))})")
-        sql = sql.replace("?", self._mark)
-        rows = connection.exec_driver_sql(sql, tuple(params)).fetchall()
-        if not rows:
-            return []
-        columns = [
-            _converted(values, processor)
-            for values, processor in zip(zip(*rows, strict=True), self._processors, strict=True)
-        ]
-        return list(zip(*columns, strict=True))
-
-
-def _converted(values: Sequence[Any], processor: Callable[[Any], Any] | None) -> Sequence[Any]:
-    if processor is None:
-        return values
-    memo: dict[Any, Any] = {None: None}
-    out = []
-    for value in values:
-        try:
-            out.append(memo[value])
-        except KeyError:
-            memo[value] = converted = processor(value)
-            out.append(converted)
-    return out
-
-
 @dataclass(frozen=True)
 class _Reads:
-    orders: _Select
-    shipments: _Select
-    events: _Select
-    logged: _Select
+    orders: BulkSelect
+    shipments: BulkSelect
+    events: BulkSelect
+    logged: BulkSelect
 
 
 @lru_cache(maxsize=8)
 def _reads(dialect: Dialect) -> _Reads:
     """The job's four reads for this dialect, built once."""
     return _Reads(
-        orders=_Select(
+        orders=BulkSelect(
             dialect, ORDERS, _OrderRow._fields,
             "decide_after IS NOT NULL AND decide_after <= ? AND id > ? ORDER BY id LIMIT ?",
         ),
-        shipments=_Select(dialect, SHIPMENTS, _ShipmentRow._fields, "order_pk IN (?) ORDER BY id"),
-        events=_Select(
+        shipments=BulkSelect(dialect, SHIPMENTS, _ShipmentRow._fields, "order_pk IN (?) ORDER BY id"),
+        events=BulkSelect(
             dialect, EVENTS,
             ("shipment_id", "occurred_at", "status", "raw_code", "description", "location"),
             "shipment_id IN (?)",
         ),
-        logged=_Select(
+        logged=BulkSelect(
             dialect, OUTREACH,
             ("order_pk", "kind", "trigger", "state", "created_at", "due_at", "sent_at"),
             "order_pk IN (?)",
@@ -243,7 +181,7 @@ class Decider:
         self, session: Any, orders: Sequence[_OrderRow], now: datetime, report: DecideReport
     ) -> None:
         # Read through the driver, only the columns the policy reads, each distinct time parsed
-        # once (`_Select`): the ORM's, then Core's, per-row work was a large part of the pass.
+        # once (`BulkSelect`): the ORM's, then Core's, per-row work was a large part of the pass.
         conn = session.connection()
         reads = _reads(conn.dialect)
         pks = [o.id for o in orders]
