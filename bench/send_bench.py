@@ -77,7 +77,7 @@ async def send_all(config: Config, database: Path) -> tuple[float, SendReport, i
     while True:
         one = await runtime.sender.run_once()
         runs += 1
-        if not (one.sent or one.failed or one.held or one.retried or one.deferred):
+        if not one.claimed:
             break
         for key, value in vars(one).items():
             setattr(total, key, getattr(total, key) + value)

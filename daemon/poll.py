@@ -83,6 +83,10 @@ def event_key(event: TrackEvent) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:40]
 
 
+# The key of every fenced write to a claimed shipment (see `daemon.leases`).
+_FENCE = ("id", "lease_token")
+
+
 @dataclass
 class PollReport:
     claimed: int = 0
@@ -114,14 +118,6 @@ _EVENT_COLUMNS = (
 )
 _STORED_KEYS = select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
     EVENTS.c.shipment_id.in_(bindparam("ids", expanding=True))
-)
-_RENEW = (
-    update(SHIPMENTS)
-    .where(
-        SHIPMENTS.c.id == bindparam("fence_id"),
-        SHIPMENTS.c.lease_token == bindparam("fence_token"),
-    )
-    .values(lease_until=bindparam("until"))
 )
 
 
@@ -218,24 +214,19 @@ class Poller:
                 .where(SHIPMENTS.c.id.in_(list(tokens)))
             ).all()
             claimed = []
-            routed: list[dict[str, Any]] = []
+            routed: list[tuple[str, int, int]] = []
             for row in rows:
                 adapter = self.route(row.tracking_number, row.country, row.carrier)
                 if adapter != row.adapter:
-                    routed.append(
-                        {"fence_id": row.id, "fence_token": tokens[row.id], "adapter": adapter}
-                    )
+                    routed.append((adapter, row.id, tokens[row.id]))
                 claimed.append(
                     _Claimed(row.id, tokens[row.id], row.order_pk, row.tracking_number, adapter,
                              row.status, row.last_event_at)
                 )  # fmt: skip
             if routed:  # first claims: which API watches each new number, in one executemany
-                session.connection().execute(
-                    update(SHIPMENTS).where(
-                        SHIPMENTS.c.id == bindparam("fence_id"),
-                        SHIPMENTS.c.lease_token == bindparam("fence_token"),
-                    ),
-                    routed,
+                connection = session.connection()
+                bulk_update(connection.dialect, SHIPMENTS, ("adapter",), _FENCE).run(
+                    connection, routed
                 )
         return claimed
 
@@ -345,10 +336,12 @@ class Poller:
             self._extend(session, items)
 
     def _extend(self, session: Any, items: Sequence[_Claimed]) -> None:
-        """Push the leases of `items` one lease period past now, fenced, in one executemany."""
+        """Push the leases of `items` one lease period past now, fenced, in one statement."""
         until = self.clock() + timedelta(seconds=self.lease_seconds)
-        session.connection().execute(
-            _RENEW, [{"fence_id": i.id, "fence_token": i.token, "until": until} for i in items]
+        session.execute(
+            update(SHIPMENTS)
+            .where(fenced_all(SHIPMENTS, [(i.id, i.token) for i in items]))
+            .values(lease_until=until)
         )
 
     def _store_failures(
@@ -473,7 +466,7 @@ class Poller:
             shapes[tuple(sorted(plan.values))].append(plan)
         touched = 0
         for shape, group in shapes.items():
-            statement = bulk_update(connection.dialect, SHIPMENTS, shape, ("id", "lease_token"))
+            statement = bulk_update(connection.dialect, SHIPMENTS, shape, _FENCE)
             touched += statement.run(
                 connection,
                 [(*(p.values[k] for k in shape), p.item.id, p.item.token) for p in group],
