@@ -281,3 +281,24 @@ def test_a_failed_poll_leaves_the_last_answer_time_alone(
         ships = list(s.execute(select(Shipment)).scalars())
     assert [x.last_polled_at for x in ships] == [answered, answered]
     assert all(x.first_polled_at == answered and x.poll_error for x in ships)
+
+
+def test_a_live_poller_renews_only_the_leases_it_still_holds(
+    setup: tuple[World, object, VirtualClock],
+) -> None:
+    _, runtime, clock = setup
+    poller = runtime.poller  # type: ignore[attr-defined]
+    claimed = poller._claim(clock())
+    assert len(claimed) == 2
+    mine, taken = claimed
+    with Session(poller.engine) as s:  # another daemon took one over meanwhile
+        s.execute(update(Shipment).where(Shipment.id == taken.id)  # type: ignore[arg-type]
+                  .values(lease_token=taken.token + 1, lease_owner="b"))  # fmt: skip
+        s.commit()
+    clock.set(clock() + timedelta(minutes=3))
+    poller._renew(claimed)
+    with Session(poller.engine) as s:
+        leases = {x.id: x for x in s.execute(select(Shipment)).scalars()}
+    renewed = clock() + timedelta(seconds=poller.lease_seconds)
+    assert leases[mine.id].lease_until == renewed and leases[mine.id].lease_owner == "a"
+    assert leases[taken.id].lease_until != renewed and leases[taken.id].lease_owner == "b"
