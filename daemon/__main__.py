@@ -2,4 +2,5 @@
 
 from daemon.cli import main
 
-main()
+if __name__ == "__main__":  # a spawned worker process (daemon.fanout) imports this module again
+    main()

@@ -53,6 +53,8 @@ class DaemonSection(_Strict):
     housekeeping_interval_seconds: float = Field(gt=0)
     lease_seconds: float = Field(gt=0)
     stop_timeout_seconds: float = Field(gt=0)
+    # Worker processes for a decide pass over many orders; 0: one per CPU, 1: never more.
+    decide_processes: int = Field(default=0, ge=0)
 
 
 class StoreSection(_Strict):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,14 +20,15 @@ from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # json.dumps(ensure_ascii=False)
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, update
 from sqlalchemy.engine import Dialect
 
 from carriers.numbers import identify
 from carriers.status import Status
 from daemon.bulk import BulkSelect, bulk_insert, bulk_update
 from daemon.config import Config
-from daemon.db import rowcount, session_scope
+from daemon.db import make_engine, rowcount, session_scope
+from daemon.fanout import fan_out, process_count
 from daemon.leases import OUTREACH, SHIPMENTS
 from daemon.models import PENDING_STATES, Order, OrderState, OutreachState, TrackingEvent
 from daemon.order_store import REMOVED
@@ -60,6 +61,10 @@ _LOG_COLUMNS = ("order_pk", "kind", "trigger", "audience", "channel", "state", "
 # Orders per transaction. The per-statement cost is paid per chunk; 2,000 keeps each IN list far
 # below SQLite's 32,766 variables (the RETURNING the jobs use needs SQLite 3.35 anyway).
 _CHUNK = 2000
+# From this many due orders on, a pass is spread over worker processes (`daemon.fanout`): below it,
+# starting them (about half a second) costs more than it saves.
+PARALLEL_FROM = 10_000
+_NO_ID = 2**63 - 1  # above every id: a range without an upper end
 
 
 class _OrderRow(NamedTuple):
@@ -89,6 +94,7 @@ class _ShipmentRow(NamedTuple):
 
 @dataclass(frozen=True)
 class _Reads:
+    due: BulkSelect
     orders: BulkSelect
     shipments: BulkSelect
     events: BulkSelect
@@ -101,8 +107,12 @@ def _reads(dialect: Dialect) -> _Reads:
     return _Reads(
         orders=BulkSelect(
             dialect, ORDERS, _OrderRow._fields,
-            "decide_after IS NOT NULL AND decide_after <= ? AND id > ? ORDER BY id LIMIT ?",
+            "decide_after IS NOT NULL AND decide_after <= ? AND id > ? AND id <= ? "
+            "ORDER BY id LIMIT ?",
         ),
+        # No ORDER BY: the planner then reads the decide_after index, as an idle tick needs,
+        # rather than walking every order in id order to skip the ones not due.
+        due=BulkSelect(dialect, ORDERS, ("id",), "decide_after IS NOT NULL AND decide_after <= ?"),
         shipments=BulkSelect(dialect, SHIPMENTS, _ShipmentRow._fields, "order_pk IN (?) ORDER BY id"),
         events=BulkSelect(
             dialect, EVENTS,
@@ -124,7 +134,16 @@ class DecideReport:
     skipped: int = 0
     withdrawn: int = 0
     refresh: int = 0  # shipments asked to be polled now because a decision waits on them
-    by_kind: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    by_kind: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: DecideReport) -> None:
+        """Count `other`'s figures in (a pass's pieces, decided apart)."""
+        self.orders += other.orders
+        self.planned += other.planned
+        self.skipped += other.skipped
+        self.withdrawn += other.withdrawn
+        self.refresh += other.refresh
+        self.by_kind.update(other.by_kind)
 
 
 def channel_for(order: _OrderRow, intent: Intent, config: Config) -> str:
@@ -153,27 +172,61 @@ class Decider:
     clock: Callable[[], datetime]
     batch: int = _CHUNK
 
+    # Worker processes for a large pass; None: `daemon.decide_processes` (0: one per CPU).
+    processes: int | None = None
+    parallel_from: int = PARALLEL_FROM
+
     async def run_once(self) -> DecideReport:
         """Decide every order whose time has come; returns what was recorded."""
         report = DecideReport()
         now = self.clock()
-        due = (ORDERS.c.decide_after.is_not(None), ORDERS.c.decide_after <= now)
         with session_scope(self.engine) as session:
-            # One probe of the decide_after index first: the paged walk below goes by id (so an
-            # order re-scheduled during the pass is not met twice), which on an idle tick would
-            # read every order to find none due.
-            if session.execute(select(ORDERS.c.id).where(*due).limit(1)).first() is None:
-                return report
-        last_id = 0
+            conn = session.connection()
+            reads = _reads(conn.dialect)
+            due = sorted(
+                row[0] for row in reads.due.run(conn, (reads.due.bind("decide_after", now),))
+            )
+        if not due:
+            return report
+        # Pieces of at most one chunk of due orders each, cut by id: disjoint, so they can be
+        # decided in any order or side by side. The last one has no upper end, as the pass
+        # always had: an order falling due meanwhile is decided now rather than a tick later.
+        ends = due[self.batch - 1 :: self.batch]
+        if not ends or ends[-1] != due[-1]:
+            ends.append(due[-1])
+        pieces = [
+            (low, high, now)
+            for low, high in zip([0, *ends[:-1]], [*ends[:-1], _NO_ID], strict=True)
+        ]
+        processes = min(process_count(self._configured_processes()), len(pieces))
+        if processes > 1 and len(due) >= self.parallel_from:
+            start_args = (self.engine.url.render_as_string(hide_password=False), self.config,
+                          self.batch)  # fmt: skip
+            for part in await fan_out(_decide_piece, pieces, processes=processes,
+                                      start=_start_worker, start_args=start_args):  # fmt: skip
+                report.add(part)
+            return report
+        for low, high, _now in pieces:
+            report.add(self.decide_range(low, high, now))
+        return report
+
+    def _configured_processes(self) -> int:
+        if self.processes is not None:
+            return self.processes
+        return self.config.daemon.decide_processes
+
+    def decide_range(self, low: int, high: int, now: datetime) -> DecideReport:
+        """Decide the orders due at `now` with low < id <= high, one transaction per chunk."""
+        report = DecideReport()
         while True:
             with session_scope(self.engine) as session:
                 conn = session.connection()
                 reads = _reads(conn.dialect)
-                params = (reads.orders.bind("decide_after", now), last_id, self.batch)
+                params = (reads.orders.bind("decide_after", now), low, high, self.batch)
                 orders = [_OrderRow._make(row) for row in reads.orders.run(conn, params)]
                 if not orders:
                     return report
-                last_id = orders[-1].id
+                low = orders[-1].id
                 with _young_garbage_only():
                     self._decide_chunk(session, orders, now, report)
 
@@ -335,6 +388,24 @@ class Decider:
                        "state": state.value},
             )  # fmt: skip
         planned += rows
+
+
+# A worker process's decider (`daemon.fanout`): one engine per process, for the whole pass.
+_WORKER: Decider | None = None
+
+
+def _start_worker(url: str, config: Config, batch: int) -> None:
+    global _WORKER
+    _WORKER = Decider(make_engine(url), config, _no_clock, batch=batch, processes=1)
+
+
+def _decide_piece(low: int, high: int, now: datetime) -> DecideReport:
+    assert _WORKER is not None, "not started by daemon.fanout"
+    return _WORKER.decide_range(low, high, now)
+
+
+def _no_clock() -> datetime:
+    raise AssertionError("a worker decides at the pass's `now`, given with each piece")
 
 
 @contextmanager

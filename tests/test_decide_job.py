@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -171,9 +172,10 @@ def test_a_stage_on_stale_tracking_waits_and_asks_for_a_poll_now(
     assert "stale" not in rows[0].reason
 
 
-def _pass_log(url: str, workspace: Workspace) -> list[tuple[object, ...]]:
+def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[object, ...]]:
     """Orders imported into `url`, then decided over 70 days with tracking arriving between
-    passes: every log row (no ids) and every order's next decision time."""
+    passes: every log row (no ids) and every order's next decision time. With `processes` > 1,
+    every pass is spread over that many worker processes, two orders per piece."""
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -183,6 +185,9 @@ def _pass_log(url: str, workspace: Workspace) -> list[tuple[object, ...]]:
     engine = make_engine(url)
     clock = Clock(SHIPPED)
     decider = Decider(engine, load_config(workspace.config), clock)
+    if processes > 1:
+        decider = Decider(engine, decider.config, clock, batch=2, processes=processes,
+                          parallel_from=0)  # fmt: skip
     with Session(engine) as s:
         numbers = sorted(s.execute(select(Shipment.tracking_number)).scalars())
     for number in numbers:
@@ -215,6 +220,33 @@ def test_the_same_log_and_wake_times_on_postgresql_as_on_sqlite(
     on_postgresql = _pass_log(pg_url, other)
     assert len(on_sqlite) > 10
     assert on_postgresql == on_sqlite
+
+
+def test_a_pass_spread_over_processes_writes_what_one_process_writes(
+    workspace: Workspace, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = _pass_log(workspace.database_url, workspace)
+    other = Workspace(tmp_path / "two", tmp_path / "two" / "config.toml",
+                      f"sqlite:///{tmp_path / 'two' / 'parcelwatch.db'}")  # fmt: skip
+    other.root.mkdir()
+    caplog.set_level(logging.INFO, logger="parcelwatch.decide")
+    spread = _pass_log(other.database_url, other, processes=2)
+    assert len(one) > 10
+    assert spread == one
+    # The workers' log records reach this process's handlers, fields and all.
+    decided = [r for r in caplog.records if r.getMessage() == "decided"]
+    assert len(decided) == sum(1 for row in one if len(row) > 2)
+    assert {r.processName for r in decided} != {"MainProcess"}
+    assert all(getattr(r, "order_id", "") for r in decided)
+
+
+def test_a_pass_on_postgresql_spread_over_processes_matches_sqlite(
+    pg_url: str, workspace: Workspace, tmp_path: Path
+) -> None:
+    one = _pass_log(workspace.database_url, workspace)
+    other = Workspace(tmp_path / "pg", tmp_path / "pg" / "config.toml", pg_url)
+    other.root.mkdir()
+    assert _pass_log(pg_url, other, processes=2) == one
 
 
 def test_the_snapshot_text_is_what_json_dumps_gives() -> None:
