@@ -277,16 +277,18 @@ class _Run:
     ended_at: datetime | None  # None: the shipment is still in this state
 
 
+def _event_order(e: EventFacts) -> tuple[datetime, str, str, str]:
+    """Time order; a Status is a str, so it sorts by its value."""
+    return (e.occurred_at, e.status, e.raw_code, e.description)
+
+
 class _Parcel:
     """A shipment with its events in time order and the episodes read from them."""
 
     def __init__(self, facts: ShipmentFacts) -> None:
         self.facts = facts
         self.number = facts.tracking_number
-        # A Status is a str: it sorts by its value.
-        self.events = tuple(
-            sorted(facts.events, key=lambda e: (e.occurred_at, e.status, e.raw_code, e.description))
-        )
+        self.events = tuple(sorted(facts.events, key=_event_order))
         if facts.status is not None:
             self.current: Status | None = facts.status
         else:
@@ -468,10 +470,11 @@ class _Case:
     def _read_log(self, logged: Iterable[LoggedOutreach]) -> None:
         self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
         # A refund offer is logged and was not rejected, withdrawn or skipped (P2).
-        self.offer_live = any(
-            kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES
-            for (kind, _trigger), entry in self.logged.items()
-        )
+        self.offer_live = False
+        for entry in self.logged.values():
+            if entry.kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES:
+                self.offer_live = True
+                break
 
     def day(self, moment: datetime) -> int:
         return (moment - self.shipped) // DAY
@@ -576,14 +579,42 @@ def _stage_dues(case: _Case) -> list[_Due]:
 
 
 def _stage_due(case: _Case, kind: Kind) -> _Due | None:
-    """S1-S5 for one stage (they read no log): the earliest moment some rule makes it due."""
-    options = _stage_options(case, kind)
-    if not options:
+    """S1-S5 for one stage (they read no log): the earliest moment some rule makes it due.
+
+    Three rules can set the moment: the window's day (S1, S2, S3), a stall (S4) and tracking never
+    found (S5); the first of the earliest wins. Only the winner's reason is built: this runs for
+    every stage of every order decided.
+    """
+    window = case.window
+    stage_day = window.stage_day(_VALUE[kind])
+    # The window's day, or (S2) the day before this order's own protection ends.
+    brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
+    day = max(case.promised - 1, 0) if brought else stage_day
+    refund = kind is Kind.REFUND_OFFER
+    due_at: datetime | None = None
+    rule = 0
+    if day is not None:
+        due_at = case.shipped + day * DAY
+        if refund:
+            due_at += case.pause
+        rule = 1
+    stall = case.stall
+    if stall is not None and window.tracking.stalled_action == _VALUE[kind] and _confirmed(case):
+        if due_at is None or stall[0] < due_at:
+            due_at, rule = stall[0], 2
+    if refund and case.never_found:
+        found_at = case.shipped + window.tracking.not_found_refund_days * DAY + case.pause
+        if due_at is None or found_at < due_at:
+            due_at, rule = found_at, 3
+    if due_at is None:
         return None
-    due_at, why, moving = options[0]
-    for option in options[1:]:  # the first earliest, as min() would take it
-        if option[0] < due_at:
-            due_at, why, moving = option
+    if rule == 1:
+        why = _day_reason(case, kind, stage_day, day, brought)
+    elif rule == 2:
+        why = _stall_reason(case, kind, day)
+    else:
+        why = _not_found_reason(case)
+    moving = rule != 2 and refund and case.pause_running
     due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
     if kind is Kind.EXTENSION:
         due = _extension(case, due)
@@ -594,76 +625,53 @@ def _and_tracking(case: _Case, why: _Reason) -> _Reason:
     return lambda: f"{why()}; {case.tracking_phrase}"
 
 
-def _stage_options(case: _Case, kind: Kind) -> list[tuple[datetime, _Reason, bool]]:
-    window, country = case.window, case.order.country
-    options: list[tuple[datetime, _Reason, bool]] = []
+def _paused(case: _Case, kind: Kind) -> str:
+    if kind is Kind.REFUND_OFFER and case.pause:
+        return f"; refund clock paused {_days(case.pause)} days while customs payment was due"
+    return ""
 
-    def paused() -> str:
-        if kind is Kind.REFUND_OFFER and case.pause:
-            return f"; refund clock paused {_days(case.pause)} days while customs payment was due"
-        return ""
 
-    stage_day = window.stage_day(_VALUE[kind])
-    # The window's day, or (S2) the day before this order's own protection ends.
-    brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
-    day = max(case.promised - 1, 0) if brought else stage_day
-    if day is not None:
+def _day_reason(
+    case: _Case, kind: Kind, stage_day: int | None, day: int | None, brought: bool
+) -> _Reason:
+    """S1, S2: the window's day for the stage."""
 
-        def label() -> str:
-            text = f"{country} {kind} at {stage_day}"
-            if brought:
-                text += (
-                    f", brought to day {day}: this order's protection ends on day {case.promised}"
-                )
-            return text
+    def why() -> str:
+        label = f"{case.order.country} {kind} at {stage_day}"
+        if brought:
+            label += f", brought to day {day}: this order's protection ends on day {case.promised}"
+        return f"day {case.day(case.now)} after shipment ({label}){_paused(case, kind)}"
 
-        due_at = case.at_day(day)
-        if kind is Kind.REFUND_OFFER:
-            due_at += case.pause
-        options.append(
-            (
-                due_at,
-                lambda: f"day {case.day(case.now)} after shipment ({label()}){paused()}",
-                kind is Kind.REFUND_OFFER and case.pause_running,
-            )
+    return why
+
+
+def _stall_reason(case: _Case, kind: Kind, day: int | None) -> _Reason:
+    """S4: the stall that brought the stage forward."""
+    assert case.stall is not None
+    crossed, parcel = case.stall
+    last = parcel.last_event
+    assert last is not None
+    stalled_days = case.window.tracking.stalled_days
+    return lambda: (
+        f"stalled: no new event on {parcel.number} for {stalled_days} days since "
+        f"{_date(last.occurred_at)} (threshold crossed {_date(crossed)}), {kind} brought forward"
+        + (f" from day {day}" if day is not None else "")
+        + (
+            "; the carrier stopped reporting, so our data may be stale"
+            if parcel.current is Status.EXPIRED
+            else ""
         )
-    stall = case.stall
-    if stall is not None and window.tracking.stalled_action == _VALUE[kind] and _confirmed(case):
-        crossed, parcel = stall
-        last = parcel.last_event
-        assert last is not None
-        options.append(
-            (
-                crossed,
-                lambda: (
-                    f"stalled: no new event on {parcel.number} for "
-                    f"{window.tracking.stalled_days} days since {_date(last.occurred_at)} "
-                    f"(threshold crossed {_date(crossed)}), {kind} brought forward"
-                    + (f" from day {day}" if day is not None else "")
-                    + (
-                        "; the carrier stopped reporting, so our data may be stale"
-                        if parcel.current is Status.EXPIRED
-                        else ""
-                    )
-                ),
-                False,
-            )
-        )
-    missing = case.never_found
-    if kind is Kind.REFUND_OFFER and missing:
-        refund_day = window.tracking.not_found_refund_days
-        options.append(
-            (
-                case.at_day(refund_day) + case.pause,
-                lambda: (
-                    f"tracking never found: {', '.join(p.number for p in missing)} has no "
-                    f"event {refund_day} days after shipment ({country} not_found_refund_days)"
-                    f"{paused()}"
-                ),
-                case.pause_running,
-            )
-        )
-    return options
+    )
+
+
+def _not_found_reason(case: _Case) -> _Reason:
+    """S5: tracking never found."""
+    refund_day = case.window.tracking.not_found_refund_days
+    return lambda: (
+        f"tracking never found: {', '.join(p.number for p in case.never_found)} has no event "
+        f"{refund_day} days after shipment ({case.order.country} not_found_refund_days)"
+        f"{_paused(case, Kind.REFUND_OFFER)}"
+    )
 
 
 def _confirmed(case: _Case) -> bool:
