@@ -12,7 +12,7 @@ import gc
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -20,13 +20,13 @@ from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # json.dumps(ensure_ascii=False)
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.engine import Dialect
 
 from carriers.numbers import identify
 from carriers.status import Status
 from daemon.bulk import BulkSelect, bulk_insert, bulk_update
-from daemon.config import Config
+from daemon.config import Config, Window
 from daemon.db import make_engine, rowcount, session_scope
 from daemon.fanout import fan_out, process_count
 from daemon.leases import OUTREACH, SHIPMENTS
@@ -200,14 +200,17 @@ class Decider:
         ]
         processes = min(process_count(self._configured_processes()), len(pieces))
         if processes > 1 and len(due) >= self.parallel_from:
+            # Workers read and decide; this process writes what they decided, one transaction
+            # per piece, while they go on: one writer, so SQLite never makes a writer wait.
             start_args = (self.engine.url.render_as_string(hide_password=False), self.config,
                           self.batch)  # fmt: skip
-            for part in await fan_out(_decide_piece, pieces, processes=processes,
-                                      start=_start_worker, start_args=start_args):  # fmt: skip
-                report.add(part)
+            async with aclosing(fan_out(_decide_piece, pieces, processes=processes,
+                                        start=_start_worker, start_args=start_args)) as decided:  # fmt: skip
+                async for writes in decided:
+                    report.add(self.write(writes, now))
             return report
         for low, high, _now in pieces:
-            report.add(self.decide_range(low, high, now))
+            report.add(self.write(self.decide_range(low, high, now), now))
         return report
 
     def _configured_processes(self) -> int:
@@ -215,27 +218,62 @@ class Decider:
             return self.processes
         return self.config.daemon.decide_processes
 
-    def decide_range(self, low: int, high: int, now: datetime) -> DecideReport:
-        """Decide the orders due at `now` with low < id <= high, one transaction per chunk."""
-        report = DecideReport()
-        while True:
-            with session_scope(self.engine) as session:
-                conn = session.connection()
-                reads = _reads(conn.dialect)
+    def decide_range(self, low: int, high: int, now: datetime) -> Decided:
+        """What deciding the orders due at `now` with low < id <= high writes (reads only)."""
+        decided = Decided()
+        with self.engine.connect() as conn:
+            reads = _reads(conn.dialect)
+            while True:
                 params = (reads.orders.bind("decide_after", now), low, high, self.batch)
                 orders = [_OrderRow._make(row) for row in reads.orders.run(conn, params)]
                 if not orders:
-                    return report
+                    return decided
                 low = orders[-1].id
                 with _young_garbage_only():
-                    self._decide_chunk(session, orders, now, report)
+                    self._decide_chunk(conn, orders, now, decided)
+
+    def write(self, decided: Decided, now: datetime) -> DecideReport:
+        """Store what `decide_range` decided, in one transaction; returns its report."""
+        report = decided.report
+        with session_scope(self.engine) as session:
+            conn = session.connection()
+            dialect = conn.dialect
+            for order_pk, kind, trigger, reason in decided.withdrawals:
+                result = session.execute(
+                    update(OUTREACH)
+                    .where(
+                        OUTREACH.c.order_pk == order_pk,
+                        OUTREACH.c.kind == kind,
+                        OUTREACH.c.trigger == trigger,
+                        OUTREACH.c.state.in_(list(PENDING_STATES)),
+                    )
+                    .values(state=OutreachState.WITHDRAWN, decision_note=reason, updated_at=now)
+                )
+                report.withdrawn += rowcount(result)
+            # Driver-level executemany (`daemon.bulk`): the same bind processing as Core, but
+            # each distinct value once; Core's per-row parameter building was a fifth of the pass.
+            bulk_insert(dialect, OUTREACH, _LOG_COLUMNS, ("order_pk", "kind", "trigger")).run(
+                conn, decided.planned
+            )
+            bulk_update(dialect, ORDERS, ("decide_after",), ("id",)).run(conn, decided.wakes)
+            if decided.refresh:
+                report.refresh += len(decided.refresh)
+                session.execute(
+                    update(SHIPMENTS)
+                    .where(
+                        SHIPMENTS.c.id.in_(decided.refresh),
+                        SHIPMENTS.c.closed.is_(False),
+                        SHIPMENTS.c.next_check_at > now,
+                    )
+                    .values(next_check_at=now)
+                )
+        return report
 
     def _decide_chunk(
-        self, session: Any, orders: Sequence[_OrderRow], now: datetime, report: DecideReport
+        self, conn: Connection, orders: Sequence[_OrderRow], now: datetime, decided: Decided
     ) -> None:
         # Read through the driver, only the columns the policy reads, each distinct time parsed
         # once (`BulkSelect`): the ORM's, then Core's, per-row work was a large part of the pass.
-        conn = session.connection()
         reads = _reads(conn.dialect)
         pks = [o.id for o in orders]
         shipments: dict[int, list[_ShipmentRow]] = defaultdict(list)
@@ -261,14 +299,11 @@ class Decider:
                 LoggedOutreach(_member(Kind, kind), trigger, _member(OutreachState, state),
                                created_at, due_at, sent_at)
             )  # fmt: skip
-        # Written for the whole chunk at its end, one executemany each: log rows and wake times.
-        planned: list[tuple[Any, ...]] = []
-        wakes: list[tuple[datetime, int]] = []
-        refresh: list[int] = []  # shipments whose fresh answer a decision waits for (policy F1)
+        windows: dict[str, Window] = {}
         for order in orders:
             waiting = [s for s in shipments.get(order.id, []) if s.first_polled_at is None]
             if waiting and now - order.created_at < FIRST_POLL_GRACE:
-                wakes.append((now + _FIRST_POLL_RETRY, order.id))
+                decided.wakes.append((now + _FIRST_POLL_RETRY, order.id))
                 continue
             state = _member(OrderState, order.state)
             facts = OrderFacts(
@@ -291,11 +326,13 @@ class Decider:
                         answered_at=s.last_polled_at,
                     )
                 )
-            answer = evaluate(facts, ships, self.config.window(order.country),
-                              logged.get(order.id, []), now)  # fmt: skip
-            self._record(session, order, ships, answer.decision, now, report, planned)
+            window = windows.get(order.country)
+            if window is None:
+                window = windows[order.country] = self.config.window(order.country)
+            answer = evaluate(facts, ships, window, logged.get(order.id, []), now)
+            self._record(order, ships, answer.decision, now, decided)
             if answer.decision.awaiting_tracking:
-                refresh += [
+                decided.refresh += [
                     s.id
                     for s in shipments[order.id]
                     if s.tracking_number in answer.decision.awaiting_tracking
@@ -303,67 +340,38 @@ class Decider:
             wake = now + MAX_SLEEP  # a closed, disputed or opted-out order: the daily safety net
             if state is OrderState.OPEN and answer.next_at is not None:
                 wake = min(answer.next_at, wake)
-            wakes.append((wake, order.id))
-            report.orders += 1
-        # Driver-level executemany (`daemon.bulk`): the same bind processing as Core, but each
-        # distinct value once; Core's per-row parameter building was a fifth of the pass.
-        dialect = conn.dialect
-        bulk_insert(dialect, OUTREACH, _LOG_COLUMNS, ("order_pk", "kind", "trigger")).run(
-            conn, planned
-        )
-        bulk_update(dialect, ORDERS, ("decide_after",), ("id",)).run(conn, wakes)
-        if refresh:
-            report.refresh += len(refresh)
-            session.execute(
-                update(SHIPMENTS)
-                .where(
-                    SHIPMENTS.c.id.in_(refresh),
-                    SHIPMENTS.c.closed.is_(False),
-                    SHIPMENTS.c.next_check_at > now,
-                )
-                .values(next_check_at=now)
-            )
+            decided.wakes.append((wake, order.id))
+            decided.report.orders += 1
 
     def _record(
         self,
-        session: Any,
         order: _OrderRow,
         ships: Sequence[ShipmentFacts],
         decision: Decision,
         now: datetime,
-        report: DecideReport,
-        planned: list[tuple[Any, ...]],
+        decided: Decided,
     ) -> None:
-        """Withdraw what the decision withdraws; add its new log rows to `planned`."""
+        """Add what the decision withdraws and its new log rows to `decided`."""
         for w in decision.withdrawals:
-            result = session.execute(
-                update(OUTREACH)
-                .where(
-                    OUTREACH.c.order_pk == order.id,
-                    OUTREACH.c.kind == w.kind.value,
-                    OUTREACH.c.trigger == w.trigger,
-                    OUTREACH.c.state.in_(list(PENDING_STATES)),
-                )
-                .values(state=OutreachState.WITHDRAWN, decision_note=w.reason, updated_at=now)
-            )
-            report.withdrawn += rowcount(result)
+            decided.withdrawals.append((order.id, _VALUE[w.kind], w.trigger, w.reason))
         if not decision.intents:
             return
         snapshot = snapshot_json(ships)
-        rows = []
+        report = decided.report
         for intent in decision.intents:
             state = initial_state(intent)
             reason = intent.reason
             if intent.skipped and intent.skip_reason:
                 reason = f"{reason} — skipped: {intent.skip_reason}"
-            rows.append(
+            kind = _VALUE[intent.kind]
+            decided.planned.append(
                 (
                     order.id,
-                    intent.kind.value,
+                    kind,
                     intent.trigger,
-                    intent.audience.value,
+                    _VALUE[intent.audience],
                     channel_for(order, intent, self.config),
-                    state.value,
+                    _VALUE[state],
                     reason,
                     snapshot,
                     intent.needs_approval,
@@ -381,13 +389,29 @@ class Decider:
                 report.skipped += 1
             else:
                 report.planned += 1
-                report.by_kind[intent.kind.value] += 1
-            log.info(
-                "decided",
-                extra={"order_id": order.order_id, "kind": intent.kind.value,
-                       "state": state.value},
-            )  # fmt: skip
-        planned += rows
+                report.by_kind[kind] += 1
+            log.info("decided", extra={"order_id": order.order_id, "kind": kind,
+                                       "state": _VALUE[state]})  # fmt: skip
+
+
+@dataclass
+class Decided:
+    """What deciding some orders writes, kept apart from writing it: worker processes decide,
+    the daemon's own process writes (`Decider.run_once`)."""
+
+    planned: list[tuple[Any, ...]] = field(default_factory=list)  # log rows, as _LOG_COLUMNS
+    wakes: list[tuple[datetime, int]] = field(default_factory=list)  # (decide_after, order id)
+    withdrawals: list[tuple[int, str, str, str]] = field(
+        default_factory=list
+    )  # pk, kind, trigger, reason
+    refresh: list[int] = field(default_factory=list)  # shipments a decision waits on (policy F1)
+    report: DecideReport = field(default_factory=DecideReport)
+
+
+# Enum values by lookup: `.value` is a descriptor call, several per log row.
+_VALUE: dict[StrEnum, str] = {
+    member: member.value for enum in (Kind, Audience, OutreachState) for member in enum
+}
 
 
 # A worker process's decider (`daemon.fanout`): one engine per process, for the whole pass.
@@ -399,7 +423,7 @@ def _start_worker(url: str, config: Config, batch: int) -> None:
     _WORKER = Decider(make_engine(url), config, _no_clock, batch=batch, processes=1)
 
 
-def _decide_piece(low: int, high: int, now: datetime) -> DecideReport:
+def _decide_piece(low: int, high: int, now: datetime) -> Decided:
     assert _WORKER is not None, "not started by daemon.fanout"
     return _WORKER.decide_range(low, high, now)
 

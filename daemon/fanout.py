@@ -15,7 +15,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from logging.handlers import QueueHandler, QueueListener
 from typing import Any, TypeVar
@@ -40,11 +40,17 @@ async def fan_out(
     processes: int,
     start: Callable[..., None],
     start_args: tuple[Any, ...],
-) -> list[T]:
-    """`piece(*args)` for each args of `pieces` in `processes` fresh worker processes, results in
-    the order given. `start(*start_args)` runs once in each worker first; all three must be
-    importable module-level callables and their arguments picklable (workers are spawned, not
-    forked: the daemon has threads, and a forked child can inherit a lock some thread held)."""
+) -> AsyncGenerator[T, None]:
+    """`piece(*args)` for each args of `pieces` in `processes` fresh worker processes, each
+    result yielded as soon as it is ready (in no set order). `start(*start_args)` runs once in
+    each worker first; all three must be importable module-level callables and their arguments
+    picklable (workers are spawned, not forked: the daemon has threads, and a forked child can
+    inherit a lock some thread held).
+
+    Two pieces per worker are handed out at a time, so results wait here only as long as the
+    caller takes to use one, and a failure stops the job after the pieces already running.
+    Use it under `contextlib.aclosing` so the workers stop when the caller stops early.
+    """
     context = multiprocessing.get_context("spawn")
     records = context.Queue()
     root = logging.getLogger()
@@ -57,10 +63,19 @@ async def fan_out(
         initargs=(records, _levels(), start, start_args),
     )
     loop = asyncio.get_running_loop()
+    waiting = iter(pieces)
+    running: set[asyncio.Future[T]] = set()
     try:
-        return list(
-            await asyncio.gather(*(loop.run_in_executor(pool, piece, *args) for args in pieces))
-        )
+        while True:
+            for args in waiting:
+                running.add(loop.run_in_executor(pool, piece, *args))
+                if len(running) >= 2 * processes:
+                    break
+            if not running:
+                return
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
     finally:
         # Pieces not started yet are dropped; the running ones finish (each is one transaction
         # per chunk, so a stop in between loses nothing but time).

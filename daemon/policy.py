@@ -599,9 +599,13 @@ def _stage_due(case: _Case, kind: Kind) -> _Due | None:
             due_at += case.pause
         rule = 1
     stall = case.stall
-    if stall is not None and window.tracking.stalled_action == _VALUE[kind] and _confirmed(case):
-        if due_at is None or stall[0] < due_at:
-            due_at, rule = stall[0], 2
+    if (
+        stall is not None
+        and window.tracking.stalled_action == _VALUE[kind]
+        and (due_at is None or stall[0] < due_at)
+        and _confirmed(case)
+    ):
+        due_at, rule = stall[0], 2
     if refund and case.never_found:
         found_at = case.shipped + window.tracking.not_found_refund_days * DAY + case.pause
         if due_at is None or found_at < due_at:
