@@ -170,7 +170,13 @@ class BulkSelect:
                 return []
             sql = sql.replace("(?)", f"({', '.join([self._mark] * len(params))})")
         sql = sql.replace("?", self._mark)
-        rows = connection.exec_driver_sql(sql, tuple(params)).fetchall()
+        # The DBAPI cursor of the connection (same transaction): a Result would wrap every row.
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
         if not rows:
             return []
         columns = [

@@ -180,6 +180,9 @@ EPISODE_MESSAGES: tuple[tuple[Kind, frozenset[Status], str], ...] = (
 )
 
 
+_EPISODE_STATUSES = frozenset(status for _kind, group, _what in EPISODE_MESSAGES for status in group)
+
+
 # --- Inputs ------------------------------------------------------------------------------------
 
 
@@ -294,22 +297,12 @@ class _Parcel:
         else:
             self.current = self.events[-1].status if self.events else None
         self._statuses = frozenset(e.status for e in self.events)
-
-    @property
-    def last_event(self) -> EventFacts | None:
-        return self.events[-1] if self.events else None
-
-    @property
-    def on_its_way(self) -> bool:
-        return self.current not in _NOT_ON_ITS_WAY
-
-    @property
-    def delivered(self) -> bool:
-        return self.current is Status.DELIVERED
-
-    @property
-    def never_found(self) -> bool:
-        return not self.events and self.current in (None, Status.NOT_FOUND)
+        self.last_event: EventFacts | None = self.events[-1] if self.events else None
+        self.on_its_way = self.current not in _NOT_ON_ITS_WAY
+        self.delivered = self.current is Status.DELIVERED
+        self.never_found = not self.events and self.current in (None, Status.NOT_FOUND)
+        # Whether any event is in an episode state (E1): most parcels only ever move on.
+        self.has_episodes = not self._statuses.isdisjoint(_EPISODE_STATUSES)
 
     def runs(self, group: frozenset[Status]) -> list[_Run]:
         if self._statuses.isdisjoint(group):
@@ -430,6 +423,12 @@ class _Case:
         self.never_found = [p for p in parcels if p.never_found]
         self.latest_event = _latest_event(parcels)
         self.stall = _stall(parcels, window.tracking.stalled_days * DAY)
+        # The oldest carrier answer of a shipment on its way: `stale_for(moment)` finds some
+        # shipment exactly when this is before `moment`.
+        self.oldest_answer = min(
+            (a for p in parcels if p.on_its_way and (a := p.facts.answered_at) is not None),
+            default=None,
+        )
         self._tracking_phrase: str | None = None
         # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
         self._stages: dict[Kind, _Due | None] = {}
@@ -563,15 +562,20 @@ def _stage_dues(case: _Case) -> list[_Due]:
     if not case.any_on_its_way or case.all_delivered or case.offer_live:
         return []
     dues: list[_Due] = []
+    logged = case.logged
     # The live ladder entries, lowest rung first, looked up once for the four stages.
-    ladder = [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
+    ladder = (
+        [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
+        if logged
+        else []
+    )
     for kind in STAGE_KINDS:
-        if (kind, STAGE_TRIGGER) in case.logged:
+        if logged and (kind, STAGE_TRIGGER) in logged:
             continue
         due = case.stage(kind)
         if due is None:
             continue
-        superseded = _superseded_by(ladder, kind)
+        superseded = _superseded_by(ladder, kind) if ladder else None
         if superseded is not None:
             due = due.skipped(f"superseded: {superseded.kind} was already logged for this order")
         dues.append(due)
@@ -742,6 +746,8 @@ def _episode_dues(case: _Case) -> list[_Due]:
     """E1-E3."""
     dues: list[_Due] = []
     for parcel in case.parcels:
+        if not parcel.has_episodes:
+            continue
         for kind, group, what in EPISODE_MESSAGES:
             for run in parcel.runs(group):
                 dues += _run_dues(case, parcel, kind, what, run)
@@ -889,6 +895,8 @@ def _all_dues(case: _Case) -> list[_Due]:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
     if state is OrderState.OPTED_OUT:
         dues = [d for d in dues if _AUDIENCE[d.kind] is Audience.STAFF]
+    if not case.logged:
+        return dues
     return [d for d in dues if (d.kind, d.trigger) not in case.logged]
 
 
@@ -934,10 +942,13 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     """F1, F2: hold every stage due now while one waits for a fresh carrier answer (holding only
     some would let a lower stage out alone, then the higher one after it: a burst); past the
     grace, let them through with the staleness in their reason."""
+    oldest_answer = case.oldest_answer
+    if oldest_answer is None:
+        return due_now, ()  # no shipment on its way was ever answered: nothing is stale (F1)
     waits: set[str] = set()
     stale_notes: dict[int, str] = {}
     for i, due in enumerate(due_now):
-        if due.kind not in _NEEDS_FRESH_TRACKING:
+        if due.kind not in _NEEDS_FRESH_TRACKING or oldest_answer >= due.due_at:
             continue
         stale = case.stale_for(due.due_at)
         if not stale:
@@ -954,6 +965,8 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     if waits:
         others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
         return others, tuple(sorted(waits))
+    if not stale_notes:
+        return due_now, ()
     noted = [
         d.because(_noted(d.reason, stale_notes[i])) if i in stale_notes else d
         for i, d in enumerate(due_now)

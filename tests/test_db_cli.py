@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from daemon.db import _alembic_config, make_engine, shipped_head, upgrade
-from daemon.models import Order, Outreach, Shipment, TrackingEvent
+from daemon.models import Order, Outreach, Shipment, TrackingEvent, UTCDateTime
 from tests.conftest import Workspace, copy_fixture
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
@@ -150,3 +152,52 @@ def test_postgresql_upgrade_and_import(pg_url: str, workspace: Workspace) -> Non
     shown = workspace.run("orders", "show", "AE-1002", "--json")
     assert shown.exit_code == 0
     assert "LP00612345678901" in shown.stdout
+
+
+_TIMES = [
+    datetime(2026, 11, 10, 12, 0, tzinfo=UTC),
+    datetime(2026, 11, 10, 12, 0, 0, 1, tzinfo=UTC),
+    datetime(999, 1, 2, 3, 4, 5, 600000, tzinfo=UTC),
+    datetime(2026, 7, 1, 1, 30, tzinfo=ZoneInfo("Europe/Lisbon")),
+    datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=ZoneInfo("America/Sao_Paulo")),
+]
+
+
+@pytest.mark.parametrize("moment", _TIMES, ids=str)
+def test_sqlite_time_text_is_the_dialects_own(moment: datetime) -> None:
+    """The one-step SQLite conversions store and read exactly what the general chain does."""
+    dialect = sqlite_dialect.dialect()
+    column = UTCDateTime().dialect_impl(dialect)
+    fast_bind = column.bind_processor(dialect)
+    general_bind = super(UTCDateTime, column).bind_processor(dialect)
+    assert fast_bind is not None and general_bind is not None
+    text = fast_bind(moment)
+    assert text == general_bind(moment)
+    fast_result = column.result_processor(dialect, None)
+    general_result = super(UTCDateTime, column).result_processor(dialect, None)
+    assert fast_result is not None and general_result is not None
+    assert fast_result(text) == general_result(text) == moment
+    assert fast_result(text).tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11-10 12:00:00", "2026-11-10T12:00:00.5", "2026-11-10 12:00:00+02:00", None]
+)
+def test_sqlite_time_text_written_by_others_reads_as_the_dialect_reads_it(text: str | None) -> None:
+    dialect = sqlite_dialect.dialect()
+    column = UTCDateTime().dialect_impl(dialect)
+    fast = column.result_processor(dialect, None)
+    general = super(UTCDateTime, column).result_processor(dialect, None)
+    assert fast is not None and general is not None
+    assert fast(text) == general(text)
+
+
+def test_sqlite_times_round_trip_through_a_real_file(session: Session) -> None:
+    for i, moment in enumerate(_TIMES):
+        session.add(Order(order_id=f"T{i}", country="BR", shipped_at=moment, created_at=NOW,
+                          updated_at=NOW))  # fmt: skip
+    session.commit()
+    stored = session.execute(select(Order.order_id, Order.shipped_at)).all()  # type: ignore[call-overload]
+    assert sorted(stored) == [(f"T{i}", moment) for i, moment in enumerate(_TIMES)]
+    with pytest.raises(Exception, match="naive datetime"):
+        session.execute(select(Order).where(Order.shipped_at < datetime(2026, 1, 1)))  # type: ignore[arg-type]
