@@ -180,7 +180,9 @@ EPISODE_MESSAGES: tuple[tuple[Kind, frozenset[Status], str], ...] = (
 )
 
 
-_EPISODE_STATUSES = frozenset(status for _kind, group, _what in EPISODE_MESSAGES for status in group)
+_EPISODE_STATUSES = frozenset(
+    status for _kind, group, _what in EPISODE_MESSAGES for status in group
+)
 
 
 # --- Inputs ------------------------------------------------------------------------------------
