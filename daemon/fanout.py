@@ -78,7 +78,13 @@ async def fan_out(
                 yield future.result()
     finally:
         # Pieces not started yet are dropped; the running ones finish (each is one transaction
-        # per chunk, so a stop in between loses nothing but time).
+        # per chunk, so a stop in between loses nothing but time). Their failures are taken
+        # here: the one raised to the caller says what went wrong.
+        for future in running:
+            if future.done() and not future.cancelled():
+                future.exception()
+            else:
+                future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
         listener.stop()
         records.close()

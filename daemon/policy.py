@@ -188,7 +188,7 @@ _EPISODE_STATUSES = frozenset(
 # --- Inputs ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventFacts:
     """One normalised tracking event. Times are aware UTC."""
 
@@ -199,7 +199,7 @@ class EventFacts:
     location: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ShipmentFacts:
     """One tracking number of the order, as last polled. Events may come in any order."""
 
@@ -212,7 +212,7 @@ class ShipmentFacts:
     answered_at: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderFacts:
     """The order as the policy needs it."""
 
@@ -223,7 +223,7 @@ class OrderFacts:
     state: OrderState = OrderState.OPEN
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoggedOutreach:
     """One row already in the outreach log for this order."""
 
@@ -238,7 +238,7 @@ class LoggedOutreach:
 # --- Outputs -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Intent:
     """A message or action now due (or, when `skipped`, to be logged as skipped and never sent)."""
 
@@ -254,7 +254,7 @@ class Intent:
     protection_until: datetime | None = None  # extension: the new end of buyer protection
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Withdrawal:
     """A pending outreach that must not go out any more."""
 
@@ -263,7 +263,7 @@ class Withdrawal:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     intents: tuple[Intent, ...] = ()
     withdrawals: tuple[Withdrawal, ...] = ()
@@ -274,7 +274,7 @@ class Decision:
 # --- Reading the tracking ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Run:
     """An episode: consecutive events of one shipment in one group of statuses."""
 
@@ -289,6 +289,9 @@ def _event_order(e: EventFacts) -> tuple[datetime, str, str, str]:
 
 class _Parcel:
     """A shipment with its events in time order and the episodes read from them."""
+
+    __slots__ = ("_statuses", "current", "delivered", "events", "facts", "has_episodes",
+                 "last_event", "never_found", "number", "on_its_way")  # fmt: skip
 
     def __init__(self, facts: ShipmentFacts) -> None:
         self.facts = facts
@@ -1067,7 +1070,7 @@ def next_decision_at(
     return evaluate(order, shipments, window, logged, now).next_at
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     """`decide()` and `next_decision_at()` for the same arguments."""
 
