@@ -419,21 +419,46 @@ class _Case:
         self.now = now
         self.shipped = order.shipped_at
         self.promised = order.promised_days or window.promised_days
-        self.parcels = [_Parcel(s) for s in shipments]
+        self.parcels = parcels = [_Parcel(s) for s in shipments]
         self._read_log(logged)
-        self.pause, self.pause_running = _customs_pause(self.parcels, now)
-        parcels = self.parcels
-        self.all_delivered = bool(parcels) and all(p.delivered for p in parcels)
-        self.any_on_its_way = not parcels or any(p.on_its_way for p in parcels)
-        self.never_found = [p for p in parcels if p.never_found]
-        self.latest_event = _latest_event(parcels)
-        self.stall = _stall(parcels, window.tracking.stalled_days * DAY)
+        self.pause, self.pause_running = _customs_pause(parcels, now)
+        # One walk over the parcels for the order-level facts (an order has one or two).
+        all_delivered = bool(parcels)
+        any_on_its_way = not parcels
+        never_found: list[_Parcel] = []
+        # The latest event of any parcel (the first parcel's on a tie), for the reasons.
+        latest: tuple[_Parcel, EventFacts] | None = None
+        # S4: when the earliest stalled shipment crossed `stalled_days` without news.
+        stall: tuple[datetime, _Parcel] | None = None
+        limit = window.tracking.stalled_days * DAY
         # The oldest carrier answer of a shipment on its way: `stale_for(moment)` finds some
         # shipment exactly when this is before `moment`.
-        self.oldest_answer = min(
-            (a for p in parcels if p.on_its_way and (a := p.facts.answered_at) is not None),
-            default=None,
-        )
+        oldest: datetime | None = None
+        for p in parcels:
+            if not p.delivered:
+                all_delivered = False
+            if p.on_its_way:
+                any_on_its_way = True
+                answered = p.facts.answered_at
+                if answered is not None and (oldest is None or answered < oldest):
+                    oldest = answered
+            if p.never_found:
+                never_found.append(p)
+            last = p.last_event
+            if last is None:
+                continue
+            if latest is None or last.occurred_at > latest[1].occurred_at:
+                latest = (p, last)
+            if p.on_its_way and p.current not in _WAITING_ON_BUYER:
+                crossed = last.occurred_at + limit
+                if stall is None or crossed < stall[0]:
+                    stall = (crossed, p)
+        self.all_delivered = all_delivered
+        self.any_on_its_way = any_on_its_way
+        self.never_found = never_found
+        self.latest_event = latest
+        self.stall = stall
+        self.oldest_answer = oldest
         self._tracking_phrase: str | None = None
         # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
         self._stages: dict[Kind, _Due | None] = {}
@@ -508,27 +533,6 @@ class _Case:
             for p in self.parcels
             if p.on_its_way and p.facts.answered_at is not None and p.facts.answered_at < moment
         ]
-
-
-def _latest_event(parcels: Sequence[_Parcel]) -> tuple[_Parcel, EventFacts] | None:
-    found = [(p, p.last_event) for p in parcels if p.last_event is not None]
-    if not found:
-        return None
-    parcel, event = max(found, key=lambda pe: pe[1].occurred_at)
-    assert event is not None
-    return parcel, event
-
-
-def _stall(parcels: Sequence[_Parcel], limit: timedelta) -> tuple[datetime, _Parcel] | None:
-    """When the earliest stalled shipment crossed `stalled_days` without news (S4)."""
-    crossings = [
-        (p.events[-1].occurred_at + limit, p)
-        for p in parcels
-        if p.events and p.on_its_way and p.current not in _WAITING_ON_BUYER
-    ]
-    if not crossings:
-        return None
-    return min(crossings, key=lambda cp: cp[0])
 
 
 def _ago(delta: timedelta) -> str:
