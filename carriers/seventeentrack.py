@@ -32,6 +32,7 @@ import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
+from operator import attrgetter
 from typing import Any, NotRequired
 
 import httpx
@@ -203,11 +204,11 @@ def _raw_string(text: str) -> datetime | None:
 
 def event_time(event: Event) -> datetime | None:
     """The event's moment in UTC from whichever of 17TRACK's three time fields is readable."""
+    utc = _iso(event.get("time_utc"))
+    if utc is not None:  # the usual case, first: nothing else needs reading
+        return _as_utc(utc)
     raw = event.get("time_raw")
     raw_offset = raw.get("timezone") if isinstance(raw, dict) else None
-    utc = _iso(event.get("time_utc"))
-    if utc is not None:
-        return _as_utc(utc)
     local = _iso(event.get("time_iso"))
     if local is not None:
         return _as_utc(local, raw_offset)
@@ -339,7 +340,7 @@ class SeventeenTrackAdapter(HttpAdapter):
         info: TrackInfo = entry.get("track_info") or {}
         latest: LatestStatus = info.get("latest_status") or {}
         main, sub = latest.get("status"), latest.get("sub_status")
-        events = sorted(_events(info), key=lambda e: e.occurred_at, reverse=True)
+        events = sorted(_events(info), key=_occurred_at, reverse=True)
         if main == "NotFound" or (main is None and not events):
             if sub == "NotFound_InvalidCode":
                 return InvalidNumber(number, "17TRACK: NotFound_InvalidCode")
@@ -392,6 +393,9 @@ def _best_entries(accepted: list[Accepted]) -> dict[str, Accepted]:
     return best
 
 
+_occurred_at = attrgetter("occurred_at")
+
+
 def _events(info: TrackInfo) -> list[TrackEvent]:
     found: list[TrackEvent] = []
     for leg in (info.get("tracking") or {}).get("providers") or []:
@@ -408,13 +412,13 @@ def _events(info: TrackInfo) -> list[TrackEvent]:
             sub, stage = event.get("sub_status"), event.get("stage")
             code = sub or STAGE_AS_SUB_STATUS.get(stage or "") or ""
             found.append(
-                TrackEvent(
-                    occurred_at=when,
-                    status=status_for(None, code) or Status.IN_TRANSIT,
-                    raw_code=sub or stage or "",
-                    description=event.get("description") or "",
-                    location=event.get("location") or "",
-                    source=source,
+                TrackEvent(  # positional, in the field order: a few hundred per answer
+                    when,
+                    status_for(None, code) or Status.IN_TRANSIT,
+                    sub or stage or "",
+                    event.get("description") or "",
+                    event.get("location") or "",
+                    source,
                 )
             )
     return found
