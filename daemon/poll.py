@@ -337,8 +337,8 @@ class Poller:
     def _extend(self, session: Any, items: Sequence[_Claimed]) -> None:
         """Push the leases of `items` one lease period past now, fenced by each one's token.
 
-        A driver-level executemany like the shipment writes: it runs once per batch, and Core's
-        compiling of a fresh expanding IN list each time cost more than the update itself."""
+        A driver-level executemany like the shipment writes: it runs once per batch, and through
+        Core every run compiled a fresh expanding (id, token) IN list."""
         until = self.clock() + timedelta(seconds=self.lease_seconds)
         connection = session.connection()
         bulk_update(connection.dialect, SHIPMENTS, ("lease_until",), _FENCE).run(
