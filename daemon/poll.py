@@ -114,7 +114,6 @@ _EVENT_COLUMNS = (
     "description",
     "location",
     "source",
-    "recorded_at",
 )
 _STORED_KEYS = select(EVENTS.c.shipment_id, EVENTS.c.event_key).where(
     EVENTS.c.shipment_id.in_(bindparam("ids", expanding=True))
@@ -336,12 +335,14 @@ class Poller:
             self._extend(session, items)
 
     def _extend(self, session: Any, items: Sequence[_Claimed]) -> None:
-        """Push the leases of `items` one lease period past now, fenced, in one statement."""
+        """Push the leases of `items` one lease period past now, fenced by each one's token.
+
+        A driver-level executemany like the shipment writes: it runs once per batch, and through
+        Core every run compiled a fresh expanding (id, token) IN list."""
         until = self.clock() + timedelta(seconds=self.lease_seconds)
-        session.execute(
-            update(SHIPMENTS)
-            .where(fenced_all(SHIPMENTS, [(i.id, i.token) for i in items]))
-            .values(lease_until=until)
+        connection = session.connection()
+        bulk_update(connection.dialect, SHIPMENTS, ("lease_until",), _FENCE).run(
+            connection, [(until, i.id, i.token) for i in items]
         )
 
     def _store_failures(
@@ -510,7 +511,6 @@ class Poller:
                         e.description,
                         e.location[:200],
                         e.source[:100],
-                        now,
                     )
                 )
         if rows:
@@ -518,6 +518,10 @@ class Poller:
             # (insert-or-ignore on it).
             connection = session.connection()
             bulk_insert(
-                connection.dialect, EVENTS, _EVENT_COLUMNS, ("shipment_id", "event_key")
-            ).run(connection, rows)
+                connection.dialect,
+                EVENTS,
+                _EVENT_COLUMNS,
+                ("shipment_id", "event_key"),
+                same=("recorded_at",),  # one value for the batch, processed once
+            ).run(connection, rows, same=(now,))
         return new

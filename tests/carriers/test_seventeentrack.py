@@ -194,6 +194,17 @@ async def test_top_level_internal_error_is_a_temporary_failure() -> None:
     assert isinstance(result, TemporaryFailure)
 
 
+async def test_a_field_of_the_wrong_type_is_named_in_the_failure() -> None:
+    event = {**SAMPLE_EVENT, "time_utc": 1716293520}
+    answer = json.loads(json.dumps(SAMPLE))
+    answer["data"]["accepted"][0]["track_info"]["tracking"]["providers"][0]["events"] = [event]
+    async with mock_adapter(answer) as adapter:
+        (result,) = await adapter.track(["RR123456785CN"])
+    assert isinstance(result, TemporaryFailure)
+    assert "data.accepted.0.track_info.tracking.providers.0.events.0.time_utc" in result.detail
+    assert "valid string" in result.detail
+
+
 async def test_already_registered_is_fine() -> None:
     answers = (rejected(-18019902), rejected(-18019901), SAMPLE)
     async with mock_adapter(*answers) as adapter:
@@ -363,9 +374,9 @@ async def test_settings_may_lower_the_rate_limit_never_raise_it(
     ],
 )
 def test_event_times_are_read_defensively(fields: dict[str, Any], expected: str | None) -> None:
-    from carriers.seventeentrack import Event, event_time
+    from carriers.seventeentrack import EVENT, event_time
 
-    when = event_time(Event.model_validate(fields))
+    when = event_time(EVENT.validate_python(fields))
     if expected is None:
         assert when is None
     else:
