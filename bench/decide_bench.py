@@ -2,8 +2,10 @@
 
 Each order has one shipment, polled and in transit, with two stored events, shipped 1-60 days ago
 in one of ten countries, so the pass plans a realistic mix of messages. Figures: orders per second
-of `Decider.run_once`, against the raw limit: reading the same orders, shipments and events with
-the bare sqlite3 module (no policy, no writes). Target: the full pass in under 10 s.
+of `Decider.run_once` as the daemon runs it (worker processes per `daemon.decide_processes`, one
+per CPU by default), the same pass on a fresh copy in one process, and the raw limit: reading the
+same orders, shipments and events with the bare sqlite3 module (no policy, no writes). Target: the
+full pass in under 10 s.
 Run: .venv/bin/python -m bench.decide_bench [--orders N]
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -18,8 +21,10 @@ from datetime import timedelta
 from pathlib import Path
 
 from bench.common import NOW, bench_config, fresh_database, insert_orders, report
+from daemon.config import Config
 from daemon.db import make_engine
-from daemon.decide import Decider
+from daemon.decide import Decider, DecideReport
+from daemon.fanout import process_count
 
 
 def raw_read(database: Path) -> float:
@@ -30,6 +35,19 @@ def raw_read(database: Path) -> float:
             for _ in conn.execute(f"SELECT * FROM {table}"):
                 pass
     return time.perf_counter() - start
+
+
+def timed_pass(
+    database: Path, config: Config, processes: int | None
+) -> tuple[float, DecideReport, int]:
+    """Seconds for one `run_once` over `database`, its report and the worker processes used."""
+    engine = make_engine(f"sqlite:///{database}")
+    decider = Decider(engine, config, lambda: NOW, processes=processes)
+    start = time.perf_counter()
+    result = asyncio.run(decider.run_once())
+    elapsed = time.perf_counter() - start
+    engine.dispose()
+    return elapsed, result, process_count(decider.configured_processes())
 
 
 def main() -> None:
@@ -47,14 +65,13 @@ def main() -> None:
         engine.dispose()
         setup = time.perf_counter() - setup
         raw = raw_read(database)
+        copy = folder / "decide-one.db"
+        shutil.copy(database, copy)
         config = bench_config(folder, database)
-        engine = make_engine(f"sqlite:///{database}")
-        decider = Decider(engine, config, lambda: NOW)
-        start = time.perf_counter()
-        result = asyncio.run(decider.run_once())
-        elapsed = time.perf_counter() - start
-        engine.dispose()
+        elapsed, result, processes = timed_pass(database, config, None)
+        one_elapsed, one_result, _ = timed_pass(copy, config, 1)
     assert result.orders == count, f"decided {result.orders} of {count}"
+    assert one_result == result, "one process decided otherwise than several"
     report(
         "decide",
         {
@@ -62,6 +79,8 @@ def main() -> None:
             "setup_s": round(setup, 1),
             "decide_pass_s": round(elapsed, 2),
             "decide_orders_per_s": round(count / elapsed),
+            "processes": processes,
+            "one_process_pass_s": round(one_elapsed, 2),
             "planned": result.planned,
             "skipped": result.skipped,
             "by_kind": dict(result.by_kind),

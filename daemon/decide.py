@@ -198,7 +198,7 @@ class Decider:
             (low, high, now)
             for low, high in zip([0, *ends[:-1]], [*ends[:-1], _NO_ID], strict=True)
         ]
-        processes = min(process_count(self._configured_processes()), len(pieces))
+        processes = min(process_count(self.configured_processes()), len(pieces))
         if processes > 1 and len(due) >= self.parallel_from:
             # Workers read and decide; this process writes what they decided, one transaction
             # per piece, while they go on: one writer, so SQLite never makes a writer wait.
@@ -213,7 +213,8 @@ class Decider:
             report.add(self.write(self.decide_range(low, high, now), now))
         return report
 
-    def _configured_processes(self) -> int:
+    def configured_processes(self) -> int:
+        """Worker processes for a large pass, 0 for one per CPU."""
         if self.processes is not None:
             return self.processes
         return self.config.daemon.decide_processes
