@@ -1116,9 +1116,12 @@ def evaluate(
     intents.sort(key=lambda i: (i.due_at, _VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
-    if intents:
+    if any(intent.kind in _RELOG_CHANGES for intent in intents):
         after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
         dues = _all_dues(after)
+    elif intents:  # logging them only removes their own dues (all due by now)
+        added = {(intent.kind, intent.trigger) for intent in intents}
+        dues = [d for d in dues if (d.kind, d.trigger) not in added]
     # else nothing is added to the log: the rules answer as they just did.
     times = [d.due_at for d in dues if d.due_at > now and not d.moving]
     if awaiting:
@@ -1127,6 +1130,13 @@ def evaluate(
     return Evaluation(
         Decision(tuple(intents), tuple(withdrawals), awaiting), min(times, default=None)
     )
+
+
+# Kinds whose log entry changes what other rules answer: a refund offer holds the stages and
+# notices (P2) and starts its follow-up's clock (S8); the delivered confirmation starts the review
+# request's (E4). Any other entry only takes its own (kind, trigger) out (P4); a stage on the
+# ladder only makes lower ones skipped (S6), which moves no due time.
+_RELOG_CHANGES = frozenset({Kind.REFUND_OFFER, Kind.DELIVERED})
 
 
 def as_logged(intent: Intent, now: datetime) -> LoggedOutreach:
