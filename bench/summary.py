@@ -30,7 +30,8 @@ def _poll(r: dict[str, Any]) -> list[Row]:
 def _decide(r: dict[str, Any]) -> list[Row]:
     return [
         (f"Decide: one pass, {r['orders']:,} open orders",
-         f"{r['decide_orders_per_s']:,} orders/s ({r['decide_pass_s']} s)",
+         f"{r['decide_orders_per_s']:,} orders/s ({r['decide_pass_s']} s, "
+         f"{r.get('processes', 1)} worker processes; in one process {r.get('one_process_pass_s', '?')} s)",
          f"{r['raw_orders_per_s']:,}/s bare sqlite3 read", f"{r['ratio']:.2f}", "pass < 10 s",
          r["decide_pass_s"] < 10),
     ]  # fmt: skip
