@@ -79,6 +79,8 @@ class _OrderRow(NamedTuple):
     created_at: datetime
     channel: str
     email: str
+    decide_after: datetime  # as read: the wake time is written only if it is still this
+
 
 
 class _ShipmentRow(NamedTuple):
@@ -256,7 +258,11 @@ class Decider:
             bulk_insert(dialect, OUTREACH, _LOG_COLUMNS, ("order_pk", "kind", "trigger")).run(
                 conn, decided.planned
             )
-            bulk_update(dialect, ORDERS, ("decide_after",), ("id",)).run(conn, decided.wakes)
+            # Fenced by the value read: if the poll job set decide_after to "now" meanwhile (new
+            # tracking), the order stays due and the next tick decides it on that tracking.
+            bulk_update(dialect, ORDERS, ("decide_after",), ("id", "decide_after")).run(
+                conn, decided.wakes
+            )
             if decided.refresh:
                 report.refresh += len(decided.refresh)
                 session.execute(
@@ -304,7 +310,7 @@ class Decider:
         for order in orders:
             waiting = [s for s in shipments.get(order.id, []) if s.first_polled_at is None]
             if waiting and now - order.created_at < FIRST_POLL_GRACE:
-                decided.wakes.append((now + _FIRST_POLL_RETRY, order.id))
+                decided.wakes.append((now + _FIRST_POLL_RETRY, order.id, order.decide_after))
                 continue
             state = _member(OrderState, order.state)
             facts = OrderFacts(
@@ -341,7 +347,7 @@ class Decider:
             wake = now + MAX_SLEEP  # a closed, disputed or opted-out order: the daily safety net
             if state is OrderState.OPEN and answer.next_at is not None:
                 wake = min(answer.next_at, wake)
-            decided.wakes.append((wake, order.id))
+            decided.wakes.append((wake, order.id, order.decide_after))
             decided.report.orders += 1
 
     def _record(
@@ -401,7 +407,8 @@ class Decided:
     the daemon's own process writes (`Decider.run_once`)."""
 
     planned: list[tuple[Any, ...]] = field(default_factory=list)  # log rows, as _LOG_COLUMNS
-    wakes: list[tuple[datetime, int]] = field(default_factory=list)  # (decide_after, order id)
+    # (new decide_after, order id, decide_after as read)
+    wakes: list[tuple[datetime, int, datetime]] = field(default_factory=list)
     withdrawals: list[tuple[int, str, str, str]] = field(
         default_factory=list
     )  # pk, kind, trigger, reason

@@ -274,3 +274,29 @@ def test_the_snapshot_text_is_what_json_dumps_gives() -> None:
         }  # fmt: skip
     assert snapshot_json(ships) == json.dumps(expected, ensure_ascii=False, default=str)
     assert snapshot_json([]) == "{}"
+
+
+def test_new_tracking_during_a_pass_keeps_the_order_due(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    """The poll job sets decide_after to now when tracking changes; a pass that read the order
+    before must not push it back to its own wake time, or the new event waits up to a day."""
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit", "Objeto postado")
+    clock.now = SHIPPED + timedelta(days=10)
+    decided = decider.decide_range(0, 2**63 - 1, clock.now)  # read and decided, not yet written
+    with Session(decider.engine) as s:
+        order_pk = s.execute(select(Order.id).where(Order.order_id == "AE-1001")).scalar_one()  # type: ignore[arg-type]
+    polled_at = clock.now + timedelta(minutes=1)
+    _event(decider, "QQ850419295BR", 10, "customs_hold", "Retido pela fiscalização")
+    with Session(decider.engine) as s:
+        s.execute(update(Order).where(Order.id == order_pk).values(decide_after=polled_at))  # type: ignore[arg-type]
+        s.commit()
+    decider.write(decided, clock.now)
+    with Session(decider.engine) as s:
+        wakes = dict(s.execute(select(Order.order_id, Order.decide_after)).all())  # type: ignore[call-overload]
+    assert wakes["AE-1001"] == polled_at  # still due: the next tick decides the customs hold
+    assert all(wake > clock.now for order_id, wake in wakes.items() if order_id != "AE-1001")
+    clock.now = polled_at
+    asyncio.run(decider.run_once())
+    assert "customs_hold" in [r.kind for r in _log(decider)]
