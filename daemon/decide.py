@@ -82,7 +82,6 @@ class _OrderRow(NamedTuple):
     decide_after: datetime  # as read: the wake time is written only if it is still this
 
 
-
 class _ShipmentRow(NamedTuple):
     id: int
     order_pk: int
