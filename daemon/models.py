@@ -147,7 +147,8 @@ class Shipment(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    order_pk: int = Field(foreign_key="orders.id", index=True)
+    # Looked up through the unique constraint above, which starts with it: no index of its own.
+    order_pk: int = Field(foreign_key="orders.id")
     tracking_number: str = Field(index=True, max_length=64)
     carrier: str = Field(default="", max_length=64)  # as imported ("correios", "yunexpress", ...)
     adapter: str = Field(default="", max_length=32)  # which tracking API watches it
@@ -172,7 +173,8 @@ class TrackingEvent(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("shipment_id", "event_key", name="uq_event_shipment_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    shipment_id: int = Field(foreign_key="shipments.id", index=True)
+    # Looked up through uq_event_shipment_key, which starts with it: no index of its own.
+    shipment_id: int = Field(foreign_key="shipments.id")
     event_key: str = Field(max_length=64)  # hash of time, code and text: the dedup key
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     status: str = Field(max_length=32)
@@ -193,7 +195,8 @@ class Outreach(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    order_pk: int = Field(foreign_key="orders.id", index=True)
+    # Looked up through the unique constraint above, which starts with it: no index of its own.
+    order_pk: int = Field(foreign_key="orders.id")
     kind: str = Field(max_length=48)
     trigger: str = Field(max_length=128)
     audience: str = Field(default="buyer", max_length=16)

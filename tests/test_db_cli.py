@@ -51,6 +51,31 @@ def test_the_head_read_from_the_migration_files_is_alembics() -> None:
     assert shipped_head() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def _schema_drift(url: str) -> list[object]:
+    """What alembic's autogenerate finds between the migrated database at `url` and the models."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(compare_metadata(MigrationContext.configure(conn), SQLModel.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_the_migrations_build_the_schema_the_models_describe(upgraded: Workspace) -> None:
+    assert _schema_drift(upgraded.database_url) == []
+
+
+def test_the_migrations_build_the_models_schema_on_postgresql(pg_url: str) -> None:
+    engine = make_engine(pg_url)
+    upgrade(engine)
+    engine.dispose()
+    assert _schema_drift(pg_url) == []
+
+
 def test_db_upgrade_is_idempotent_and_keeps_data(upgraded: Workspace) -> None:
     fixture = copy_fixture("orders_good.csv", upgraded.root)
     assert upgraded.run("orders", "import", str(fixture)).exit_code == 0
