@@ -146,6 +146,9 @@ class Sender:
             work = _load(session, leased)
         spacing = 60.0 / self.config.smtp.max_per_minute
         async with AsyncExitStack() as stack:
+            # One database connection for the run's writes (two committed transactions per
+            # message): checking one out of the pool and back for each cost more than the write.
+            connection = stack.enter_context(self.engine.connect())
             sessions = _Sessions(self.channels, stack)
             ahead: dict[int, _Plan] = {}
 
@@ -162,7 +165,7 @@ class Sender:
             for index, item in enumerate(work):
                 plan = ahead.pop(index, None) or self._plan(item)
                 outcome = await self._one(
-                    item, plan, report, sessions, partial(plan_ahead, index + 1)
+                    connection, item, plan, report, sessions, partial(plan_ahead, index + 1)
                 )
                 if outcome == "email":
                     await self.sleep(spacing)  # never faster than the configured SMTP rate
@@ -211,6 +214,7 @@ class Sender:
 
     async def _one(
         self,
+        connection: Connection,
         item: _Work,
         plan: _Plan,
         report: SendReport,
@@ -219,27 +223,27 @@ class Sender:
     ) -> str:
         now = plan.now
         row, order, token, row_id = item.row, item.order, item.token, item.row.id
-        with self.engine.begin() as session:
+        with connection.begin():
             if plan.defer_until is not None:
-                self._defer(session, row, token, plan.defer_until, now)
+                self._defer(connection, row, token, plan.defer_until, now)
                 report.deferred += 1
                 return plan.outcome
             message = plan.message
             if message is None:
                 assert plan.state is not None
-                self._finish(session, row, token, plan.state, now, **plan.values)
+                self._finish(connection, row, token, plan.state, now, **plan.values)
                 setattr(report, plan.outcome, getattr(report, plan.outcome) + 1)
                 return plan.outcome
             channel_name = row.channel or "manual"
             channel = await sessions.get(channel_name)
             if channel is None:
-                self._finish(session, row, token, OutreachState.FAILED, now,
+                self._finish(connection, row, token, OutreachState.FAILED, now,
                              last_error=f"channel {channel_name!r} is not configured")  # fmt: skip
                 report.failed += 1
                 return "failed"
             audience = Audience(row.audience)
             marked = _fenced_update(
-                session,
+                connection,
                 row_id,
                 token,
                 row.state,
@@ -254,12 +258,12 @@ class Sender:
                 updated_at=now,
             )
             if marked != 1:
-                state = session.execute(
+                state = connection.execute(
                     select(ORDERS.c.state).where(ORDERS.c.id == order.id)
                 ).scalar_one()
                 if audience is Audience.STAFF or state == OrderState.OPEN:
                     return "lost"  # approved/rejected/claimed elsewhere a moment ago: not ours
-                self._finish(session, row, token, OutreachState.SUPPRESSED, now,
+                self._finish(connection, row, token, OutreachState.SUPPRESSED, now,
                              last_error=f"order is {state}")  # fmt: skip
                 report.suppressed += 1
                 return "suppressed"
@@ -270,22 +274,28 @@ class Sender:
             else:
                 receipt = await channel.send(message)
         except RetryableSendError as exc:
-            self._retry_or_fail(row, token, exc, report)
+            self._retry_or_fail(connection, row, token, exc, report)
             return channel_name
         except PermanentSendError as exc:
-            self._write(row_id, token, OutreachState.FAILED, last_error=exc.reason[:500])
+            self._write(
+                connection, row_id, token, OutreachState.FAILED, last_error=exc.reason[:500]
+            )
             report.failed += 1
             return channel_name
         except AmbiguousSendError as exc:
-            self._write(row_id, token, OutreachState.NEEDS_REVIEW, last_error=exc.reason[:500])
+            self._write(
+                connection, row_id, token, OutreachState.NEEDS_REVIEW, last_error=exc.reason[:500]
+            )
             report.needs_review += 1
             return channel_name
         self.crash("after_channel_returned")
         if receipt.status is ReceiptStatus.AWAITING_STAFF:
-            self._write(row_id, token, OutreachState.MANUAL_PENDING, last_error="")
+            self._write(connection, row_id, token, OutreachState.MANUAL_PENDING, last_error="")
             report.manual += 1
         else:
-            self._write(row_id, token, OutreachState.SENT, sent_at=self.clock(), last_error="")
+            self._write(
+                connection, row_id, token, OutreachState.SENT, sent_at=self.clock(), last_error=""
+            )
             report.sent += 1
             log.info(
                 "sent", extra={"outreach_id": row_id, "kind": row.kind, "channel": channel_name}
@@ -402,24 +412,31 @@ class Sender:
         _fenced_update(session, row.id, token, row.state, next_attempt_at=until, updated_at=now,
                        **release_values())  # fmt: skip
 
-    def _write(self, row_id: int, token: int, state: OutreachState, **values: Any) -> None:
-        with self.engine.begin() as session:
-            _fenced_update(session, row_id, token, OutreachState.SENDING, state=state,
+    def _write(
+        self, connection: Connection, row_id: int, token: int, state: OutreachState, **values: Any
+    ) -> None:
+        with connection.begin():
+            _fenced_update(connection, row_id, token, OutreachState.SENDING, state=state,
                            updated_at=self.clock(), **values, **release_values())  # fmt: skip
 
     def _retry_or_fail(
-        self, row: Row[Any], token: int, exc: RetryableSendError, report: SendReport
+        self,
+        connection: Connection,
+        row: Row[Any],
+        token: int,
+        exc: RetryableSendError,
+        report: SendReport,
     ) -> None:
         attempts = row.attempts + 1
         if attempts > len(BACKOFF):
-            self._write(row.id, token, OutreachState.FAILED,
+            self._write(connection, row.id, token, OutreachState.FAILED,
                         last_error=f"gave up after {attempts} attempts: {exc.reason}"[:500])  # fmt: skip
             report.failed += 1
             return
         wait = BACKOFF[attempts - 1]
         if exc.retry_after:
             wait = max(wait, timedelta(seconds=exc.retry_after))
-        self._write(row.id, token, OutreachState(row.state), last_error=exc.reason[:500],
+        self._write(connection, row.id, token, OutreachState(row.state), last_error=exc.reason[:500],
                     next_attempt_at=self.clock() + wait)  # fmt: skip
         report.retried += 1
 
