@@ -350,3 +350,48 @@ async def test_non_ascii_mailbox_is_refused_permanently(
     with pytest.raises(PermanentSendError):
         await channel(server.port).send(outgoing(to_address="józef@example.pl"))
     assert handler.received == []
+
+
+def test_wire_bytes_are_the_email_packages_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The content the session sends (`wire_bytes`, written directly) is byte for byte what the
+    email package writes for `build_email`'s message: headers, folding, parts, line ends."""
+    import random
+
+    from messages.channels import smtp
+
+    boundary = "=_0123456789abcdef01234567"
+    monkeypatch.setattr(smtp, "_boundary", lambda: boundary)
+    rnd = random.Random(7)
+    alphabet = "abc xyz.\n\r\t=-Ñé—中ש ..\n.\nxxxxxxxxxx"
+
+    def words(most: int, *, one_line: bool = False) -> str:
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, most)))
+        return text.replace("\n", " ").replace("\r", " ") if one_line else text
+
+    for i in range(300):
+        message = OutgoingMessage(
+            message_id=f"<parcelwatch.outreach-{i}@example.com>",
+            to_address=rnd.choice(["buyer@example.com", "not an address", "b@ü.example"]),
+            to_name=words(30, one_line=True),
+            subject=words(120, one_line=rnd.random() < 0.9),
+            text=words(3000),
+            html=words(2000),
+            locale=rnd.choice(["es", "", "pt-BR"]),
+            unsubscribe=rnd.choice(["", "https://x.example/u", "mailto:r@example.com"]),
+            headers=rnd.choice([(), (("X-Order-Id", words(100, one_line=True)),)]),
+        )
+        args = {
+            "from_name": rnd.choice(["Store", "Tienda Ñandú"]),
+            "from_address": "s@example.com",
+            "reply_to": rnd.choice(["", "r@example.com"]),
+            "now": datetime(2026, 11, 10, 12, tzinfo=UTC),
+        }
+        try:
+            expected: bytes | str = smtp.email_bytes(smtp.build_email(message, **args))
+        except PermanentSendError as exc:
+            expected = exc.reason
+        try:
+            written: bytes | str = smtp.wire_bytes(message, boundary=boundary, **args)
+        except PermanentSendError as exc:
+            written = exc.reason
+        assert written == expected
