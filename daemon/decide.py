@@ -33,6 +33,7 @@ from daemon.leases import OUTREACH, SHIPMENTS
 from daemon.models import PENDING_STATES, Order, OrderState, OutreachState, TrackingEvent
 from daemon.order_store import REMOVED
 from daemon.policy import (
+    ENUM_VALUE,
     Decision,
     EventFacts,
     Intent,
@@ -359,7 +360,7 @@ class Decider:
     ) -> None:
         """Add what the decision withdraws and its new log rows to `decided`."""
         for w in decision.withdrawals:
-            decided.withdrawals.append((order.id, _VALUE[w.kind], w.trigger, w.reason))
+            decided.withdrawals.append((order.id, ENUM_VALUE[w.kind], w.trigger, w.reason))
         if not decision.intents:
             return
         snapshot = snapshot_json(ships)
@@ -369,15 +370,15 @@ class Decider:
             reason = intent.reason
             if intent.skipped and intent.skip_reason:
                 reason = f"{reason} — skipped: {intent.skip_reason}"
-            kind = _VALUE[intent.kind]
+            kind = ENUM_VALUE[intent.kind]
             decided.planned.append(
                 (
                     order.id,
                     kind,
                     intent.trigger,
-                    _VALUE[intent.audience],
+                    ENUM_VALUE[intent.audience],
                     channel_for(order, intent, self.config),
-                    _VALUE[state],
+                    ENUM_VALUE[state],
                     reason,
                     snapshot,
                     intent.needs_approval,
@@ -397,7 +398,7 @@ class Decider:
                 report.planned += 1
                 report.by_kind[kind] += 1
             log.info("decided", extra={"order_id": order.order_id, "kind": kind,
-                                       "state": _VALUE[state]})  # fmt: skip
+                                       "state": ENUM_VALUE[state]})  # fmt: skip
 
 
 @dataclass
@@ -413,12 +414,6 @@ class Decided:
     )  # pk, kind, trigger, reason
     refresh: list[int] = field(default_factory=list)  # shipments a decision waits on (policy F1)
     report: DecideReport = field(default_factory=DecideReport)
-
-
-# Enum values by lookup: `.value` is a descriptor call, several per log row.
-_VALUE: dict[StrEnum, str] = {
-    member: member.value for enum in (Kind, Audience, OutreachState) for member in enum
-}
 
 
 # A worker process's decider (`daemon.fanout`): one engine per process, for the whole pass.

@@ -111,6 +111,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from carriers.status import Status
 from daemon.config import Window
@@ -158,8 +159,11 @@ _WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_
 _DELIVERED = frozenset({Status.DELIVERED})
 _PAYMENT_DUE = frozenset({Status.CUSTOMS_PAYMENT_DUE})  # S3
 
-# A member's value and audience by lookup: the enum properties cost a call each, per rule per order.
-_VALUE = {kind: kind.value for kind in Kind}
+# A member's value and a kind's audience by lookup: the enum properties cost a call each, per
+# rule per order (and per log row in the decide job).
+ENUM_VALUE: dict[StrEnum, str] = {
+    member: member.value for enum in (Kind, Audience, OutreachState) for member in enum
+}
 _AUDIENCE = {kind: kind.audience for kind in Kind}
 
 # E1: one table from episode state to message.
@@ -599,7 +603,7 @@ def _stage_due(case: _Case, kind: Kind) -> _Due | None:
     every stage of every order decided.
     """
     window = case.window
-    stage_day = window.stage_day(_VALUE[kind])
+    stage_day = window.stage_day(ENUM_VALUE[kind])
     # The window's day, or (S2) the day before this order's own protection ends.
     brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
     day = max(case.promised - 1, 0) if brought else stage_day
@@ -607,20 +611,20 @@ def _stage_due(case: _Case, kind: Kind) -> _Due | None:
     due_at: datetime | None = None
     rule = 0
     if day is not None:
-        due_at = case.shipped + day * DAY
+        due_at = case.at_day(day)
         if refund:
             due_at += case.pause
         rule = 1
     stall = case.stall
     if (
         stall is not None
-        and window.tracking.stalled_action == _VALUE[kind]
+        and window.tracking.stalled_action == ENUM_VALUE[kind]
         and (due_at is None or stall[0] < due_at)
         and _confirmed(case)
     ):
         due_at, rule = stall[0], 2
     if refund and case.never_found:
-        found_at = case.shipped + window.tracking.not_found_refund_days * DAY + case.pause
+        found_at = case.at_day(window.tracking.not_found_refund_days) + case.pause
         if due_at is None or found_at < due_at:
             due_at, rule = found_at, 3
     if due_at is None:
@@ -1028,7 +1032,7 @@ def _intents(case: _Case, due: _Due) -> list[Intent]:
             kind=kind,
             trigger=due.trigger,
             due_at=due.due_at,
-            needs_approval=_VALUE[kind] in case.window.approval_required,
+            needs_approval=ENUM_VALUE[kind] in case.window.approval_required,
             reason=reason,
             audience=_AUDIENCE[kind],
             skipped=bool(due.skip_reason),
@@ -1113,7 +1117,7 @@ def evaluate(
             due = due.skipped("superseded by the refund offer decided now")
         others.append(due)
     intents = [intent for due in stages + others for intent in _intents(case, due)]
-    intents.sort(key=lambda i: (i.due_at, _VALUE[i.kind], i.trigger))
+    intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
     if any(intent.kind in _RELOG_CHANGES for intent in intents):

@@ -211,13 +211,14 @@ def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[
     return sorted(rows, key=repr)
 
 
+@pytest.mark.parametrize("processes", [1, 2], ids=["one process", "spread over processes"])
 def test_the_same_log_and_wake_times_on_postgresql_as_on_sqlite(
-    pg_url: str, workspace: Workspace, tmp_path: Path
+    pg_url: str, workspace: Workspace, tmp_path: Path, processes: int
 ) -> None:
     on_sqlite = _pass_log(workspace.database_url, workspace)
     other = Workspace(tmp_path / "pg", tmp_path / "pg" / "config.toml", pg_url)
     other.root.mkdir()
-    on_postgresql = _pass_log(pg_url, other)
+    on_postgresql = _pass_log(pg_url, other, processes=processes)
     assert len(on_sqlite) > 10
     assert on_postgresql == on_sqlite
 
@@ -238,15 +239,6 @@ def test_a_pass_spread_over_processes_writes_what_one_process_writes(
     assert len(decided) == sum(1 for row in one if len(row) > 2)
     assert {r.processName for r in decided} != {"MainProcess"}
     assert all(getattr(r, "order_id", "") for r in decided)
-
-
-def test_a_pass_on_postgresql_spread_over_processes_matches_sqlite(
-    pg_url: str, workspace: Workspace, tmp_path: Path
-) -> None:
-    one = _pass_log(workspace.database_url, workspace)
-    other = Workspace(tmp_path / "pg", tmp_path / "pg" / "config.toml", pg_url)
-    other.root.mkdir()
-    assert _pass_log(pg_url, other, processes=2) == one
 
 
 def test_the_snapshot_text_is_what_json_dumps_gives() -> None:
