@@ -103,10 +103,18 @@ class BulkInsert:
 
 
 class BulkUpdate:
-    """`UPDATE table SET <columns> WHERE <key> = ...` taking rows as tuples (new values, then key)."""
+    """`UPDATE table SET <columns> WHERE <key> = ...` taking rows as tuples (new values, then key).
+
+    `also` is one more condition, as SQL without parameters (e.g. an EXISTS on another table).
+    """
 
     def __init__(
-        self, dialect: Dialect, table: Table, columns: Sequence[str], key: Sequence[str]
+        self,
+        dialect: Dialect,
+        table: Table,
+        columns: Sequence[str],
+        key: Sequence[str],
+        also: str = "",
     ) -> None:
         quote = dialect.identifier_preparer.quote
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -119,6 +127,8 @@ class BulkUpdate:
             f"SET {', '.join(f'{quote(name)} = {mark}' for name in columns)} "
             f"WHERE {' AND '.join(f'{quote(name)} = {mark}' for name in key)}"
         )
+        if also:
+            self.sql += f" AND {also}"
 
     def run(self, connection: Connection, rows: Sequence[Sequence[Any]]) -> int:
         """Apply every row; returns the rows changed as the driver counts them."""
@@ -130,6 +140,14 @@ class BulkUpdate:
         ]
         result = connection.exec_driver_sql(self.sql, list(zip(*values, strict=True)))
         return int(result.rowcount or 0)
+
+    def run_one(self, connection: Connection, row: Sequence[Any]) -> int:
+        """Apply one row (no executemany); returns 1 if it changed a row, else 0."""
+        bound = tuple(
+            value if processor is None or value is None else processor(value)
+            for value, processor in zip(row, self._processors, strict=True)
+        )
+        return int(connection.exec_driver_sql(self.sql, bound).rowcount or 0)
 
 
 class BulkSelect:
@@ -186,12 +204,12 @@ class BulkSelect:
         return list(zip(*columns, strict=True))
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=64)
 def bulk_update(
-    dialect: Dialect, table: Table, columns: tuple[str, ...], key: tuple[str, ...]
+    dialect: Dialect, table: Table, columns: tuple[str, ...], key: tuple[str, ...], also: str = ""
 ) -> BulkUpdate:
-    """The statement for this dialect, table, columns and key, built once."""
-    return BulkUpdate(dialect, table, columns, key)
+    """The statement for this dialect, table, columns, key and extra condition, built once."""
+    return BulkUpdate(dialect, table, columns, key, also)
 
 
 @lru_cache(maxsize=32)

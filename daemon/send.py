@@ -39,6 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 
 from carriers.status import Status
+from daemon.bulk import bulk_update
 from daemon.config import Config, Window
 from daemon.db import rowcount, session_scope
 from daemon.leases import OUTREACH, SHIPMENTS, claim, release_values
@@ -457,44 +458,29 @@ def _fenced_update(
     """Change a claimed row still in state `expected` (see `daemon.leases.fenced`); returns the
     rows changed, 0 when the lease or the state moved on.
 
-    Run through the driver, as the batch jobs' writes are (`daemon.bulk`): twice per message, Core's
-    compile-cache lookup and parameter processing (and an ORM session around them) cost more than
-    SQLite's own work. Each value goes through the bind processor Core would use, so what is stored
-    is the same."""
-    sql, processors = _fenced_sql(connection.dialect, tuple(values), order_open)
-    params = (*values.values(), row_id, token, expected)
-    bound = tuple(
-        value if process is None or value is None else process(value)
-        for value, process in zip(params, processors, strict=True)
-    )
-    return rowcount(connection.exec_driver_sql(sql, bound))
+    Run through the driver (`daemon.bulk`), as the batch jobs' writes are: twice per message,
+    Core's compile-cache lookup and parameter processing (and an ORM session around them) cost
+    more than SQLite's own work. Each value goes through the bind processor Core would use, so
+    what is stored is the same."""
+    dialect = connection.dialect
+    statement = bulk_update(dialect, OUTREACH, tuple(values), _FENCE,
+                            _order_open(dialect) if order_open else "")  # fmt: skip
+    return statement.run_one(connection, (*values.values(), row_id, token, expected))
+
+
+_FENCE = ("id", "lease_token", "state")
 
 
 @cache
-def _fenced_sql(
-    dialect: Dialect, names: tuple[str, ...], order_open: bool
-) -> tuple[str, tuple[Callable[[Any], Any] | None, ...]]:
-    """`UPDATE outreach SET <names> WHERE id, lease_token, state` (and, with `order_open`, the
-    order still open), as driver SQL with positional marks, and a bind processor per mark."""
+def _order_open(dialect: Dialect) -> str:
+    """The condition that the log row's order is still open, in this dialect's SQL."""
     quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
     table = dialect.identifier_preparer.format_table(OUTREACH)
     orders = dialect.identifier_preparer.format_table(ORDERS)
-    sql = (
-        f"UPDATE {table} SET {', '.join(f'{quote(name)} = {mark}' for name in names)} "
-        f"WHERE {table}.{quote('id')} = {mark} AND {table}.{quote('lease_token')} = {mark} "
-        f"AND {table}.{quote('state')} = {mark}"
+    return (
+        f"EXISTS (SELECT 1 FROM {orders} WHERE {orders}.{quote('id')} = "
+        f"{table}.{quote('order_pk')} AND {orders}.{quote('state')} = '{OrderState.OPEN.value}')"
     )
-    if order_open:
-        sql += (
-            f" AND EXISTS (SELECT 1 FROM {orders} WHERE {orders}.{quote('id')} = "
-            f"{table}.{quote('order_pk')} AND {orders}.{quote('state')} = '{OrderState.OPEN.value}')"
-        )
-    processors = tuple(
-        OUTREACH.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        for name in (*names, "id", "lease_token", "state")
-    )
-    return sql, processors
 
 
 @dataclass(frozen=True)
