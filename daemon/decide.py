@@ -265,11 +265,15 @@ class Decider:
             )
             if decided.refresh:
                 report.refresh += len(decided.refresh)
+                # `closed IS NOT true`, not `closed IS false`: SQLite reads the second (and
+                # `NOT closed`, which it gets as `closed = 0`) as the start of ix_shipments_due
+                # and walked every open shipment due later, once per piece, instead of looking
+                # the listed ids up. The column is NOT NULL: the two say the same.
                 session.execute(
                     update(SHIPMENTS)
                     .where(
                         SHIPMENTS.c.id.in_(decided.refresh),
-                        SHIPMENTS.c.closed.is_(False),
+                        SHIPMENTS.c.closed.is_not(True),
                         SHIPMENTS.c.next_check_at > now,
                     )
                     .values(next_check_at=now)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlmodel import Session
 
 from carriers.status import Status
@@ -170,6 +170,39 @@ def test_a_stage_on_stale_tracking_waits_and_asks_for_a_poll_now(
     rows = _log(decider)
     assert [(r.kind, r.state) for r in rows] == [("tracking_update", "planned")]
     assert "stale" not in rows[0].reason
+
+
+def test_asking_for_a_poll_looks_the_shipments_up_by_id(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    """The refresh UPDATE is planned on the listed ids: read as a range of ix_shipments_due, it
+    walked every open shipment due later, once per piece of a pass (a quarter of a 200k pass)."""
+    _, decider, clock = brazil
+    # AE-1002 (to Russia, shipped 2026-09-15) has two parcels; its reassurance falls due on
+    # 2026-10-30, after their last answer, so the pass asks for both (SQLite plans one id alone
+    # as a primary-key lookup whatever the other conditions say).
+    for number in ("RR123456785CN", "LP00612345678901"):
+        _event(decider, number, 25, "in_transit")
+    with Session(decider.engine) as s:
+        s.execute(update(Shipment).values(last_polled_at=SHIPPED + timedelta(days=28),  # type: ignore[arg-type]
+                                          next_check_at=SHIPPED + timedelta(days=31)))  # fmt: skip
+        s.commit()
+    statements: list[tuple[str, tuple[object, ...]]] = []
+
+    def seen(_conn: object, _cursor: object, sql: str, params: object, *_: object) -> None:
+        if sql.startswith("UPDATE shipments"):
+            statements.append((sql, tuple(params)))  # type: ignore[arg-type]
+
+    event.listen(decider.engine, "before_cursor_execute", seen)
+    clock.now = SHIPPED + timedelta(days=29, hours=2)
+    assert asyncio.run(decider.run_once()).refresh == 2
+    event.remove(decider.engine, "before_cursor_execute", seen)
+    assert len(statements) == 1
+    with decider.engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statements[0][0], statements[0][1])
+        details = [row[-1] for row in plan]
+    assert any("PRIMARY KEY" in d for d in details), details
+    assert not any("ix_" in d for d in details), details
 
 
 def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[object, ...]]:
