@@ -15,7 +15,7 @@ from sqlmodel import Session
 from carriers.status import Status
 from daemon.config import load_config
 from daemon.db import make_engine, upgrade
-from daemon.decide import Decider, snapshot_json
+from daemon.decide import Decided, Decider, DecideReport, snapshot_json
 from daemon.models import Order, Outreach, Shipment, TrackingEvent
 from daemon.policy import EventFacts, ShipmentFacts
 from tests.conftest import Workspace, copy_fixture
@@ -208,7 +208,8 @@ def test_asking_for_a_poll_looks_the_shipments_up_by_id(
 def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[object, ...]]:
     """Orders imported into `url`, then decided over 70 days with tracking arriving between
     passes: every log row (no ids) and every order's next decision time. With `processes` > 1,
-    every pass is spread over that many worker processes, two orders per piece."""
+    every pass is spread over that many worker processes, two orders per piece, and what they
+    decide is written every three orders."""
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -218,9 +219,9 @@ def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[
     engine = make_engine(url)
     clock = Clock(SHIPPED)
     decider = Decider(engine, load_config(workspace.config), clock)
-    if processes > 1:
+    if processes > 1:  # and written every three orders, mid-pass as at its end
         decider = Decider(engine, decider.config, clock, batch=2, processes=processes,
-                          parallel_from=0)  # fmt: skip
+                          parallel_from=0, write_every=3)  # fmt: skip
     with Session(engine) as s:
         numbers = sorted(s.execute(select(Shipment.tracking_number)).scalars())
     for number in numbers:
@@ -272,6 +273,36 @@ def test_a_pass_spread_over_processes_writes_what_one_process_writes(
     assert len(decided) == sum(1 for row in one if len(row) > 2)
     assert {r.processName for r in decided} != {"MainProcess"}
     assert all(getattr(r, "order_id", "") for r in decided)
+
+
+class _CountingDecider(Decider):
+    """The real decider, noting how many orders each write transaction holds."""
+
+    writes: list[int]
+
+    def write(self, decided: Decided, now: datetime) -> DecideReport:
+        self.writes.append(len(decided.wakes))
+        return super().write(decided, now)
+
+
+def test_a_pass_is_written_every_write_every_orders(
+    brazil: tuple[Workspace, Decider, Clock],
+) -> None:
+    _, decider, clock = brazil
+    counting = _CountingDecider(decider.engine, decider.config, clock, batch=1, write_every=2)
+    counting.writes = []
+    with Session(decider.engine) as s:
+        s.execute(update(Shipment).values(first_polled_at=SHIPPED))  # type: ignore[arg-type]
+        s.execute(update(Order).values(decide_after=SHIPPED))  # type: ignore[arg-type]
+        due = len(s.execute(select(Order.id)).all())
+        s.commit()
+    clock.now = SHIPPED + timedelta(days=31)
+    report = asyncio.run(counting.run_once())
+    assert due == 4 and report.orders == due
+    assert counting.writes == [2, 2]  # pieces of one order, written two at a time
+    with Session(decider.engine) as s:
+        assert all(o.decide_after > clock.now for o in s.execute(select(Order)).scalars())  # type: ignore[operator]
+    assert len(_log(decider)) > 0
 
 
 def test_the_snapshot_text_is_what_json_dumps_gives() -> None:
