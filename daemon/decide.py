@@ -217,24 +217,34 @@ class Decider:
                           self.batch)  # fmt: skip
             async with aclosing(fan_out(_decide_piece, pieces, processes=processes,
                                         start=_start_worker, start_args=start_args)) as decided:  # fmt: skip
+                left = len(pieces)
                 async for piece in decided:
-                    pending = self._write_when_full(pending, piece, now, report)
+                    left -= 1
+                    # Towards the end, each piece is written as it comes: what is written
+                    # after the last piece is then one piece, not up to `write_every` orders.
+                    pending = self._write_when_full(
+                        pending,
+                        piece,
+                        now,
+                        report,
+                        full=self.write_every if left > processes else 0,
+                    )
         else:
             for low, high, _now in pieces:
                 pending = self._write_when_full(
-                    pending, self.decide_range(low, high, now), now, report
+                    pending, self.decide_range(low, high, now), now, report, self.write_every
                 )
         if pending.wakes:
             report.add(self.write(pending, now))
         return report
 
     def _write_when_full(
-        self, pending: Decided, piece: Decided, now: datetime, report: DecideReport
+        self, pending: Decided, piece: Decided, now: datetime, report: DecideReport, full: int
     ) -> Decided:
-        """`piece` added to `pending`, written (and counted in `report`) once it holds
-        `write_every` orders; returns what is left to write."""
+        """`piece` added to `pending`, written (and counted in `report`) once it holds `full`
+        orders; returns what is left to write."""
         pending.extend(piece)
-        if len(pending.wakes) < self.write_every:
+        if len(pending.wakes) < full:
             return pending
         report.add(self.write(pending, now))
         return Decided()

@@ -208,8 +208,8 @@ def test_asking_for_a_poll_looks_the_shipments_up_by_id(
 def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[object, ...]]:
     """Orders imported into `url`, then decided over 70 days with tracking arriving between
     passes: every log row (no ids) and every order's next decision time. With `processes` > 1,
-    every pass is spread over that many worker processes, two orders per piece, and what they
-    decide is written every three orders."""
+    every pass is spread over that many worker processes, one order per piece: the first two
+    pieces back are written together, the last ones one by one."""
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
@@ -219,8 +219,8 @@ def _pass_log(url: str, workspace: Workspace, processes: int = 1) -> list[tuple[
     engine = make_engine(url)
     clock = Clock(SHIPPED)
     decider = Decider(engine, load_config(workspace.config), clock)
-    if processes > 1:  # and written every three orders, mid-pass as at its end
-        decider = Decider(engine, decider.config, clock, batch=2, processes=processes,
+    if processes > 1:
+        decider = Decider(engine, decider.config, clock, batch=1, processes=processes,
                           parallel_from=0, write_every=3)  # fmt: skip
     with Session(engine) as s:
         numbers = sorted(s.execute(select(Shipment.tracking_number)).scalars())
