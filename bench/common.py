@@ -31,6 +31,9 @@ from daemon.sandbox import EMULATOR_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
+# Where a run at another size than the issue's writes its figures: a smoke test must not replace
+# the committed full-size results (git ignores this folder).
+SMALLER_RESULTS = RESULTS / "smaller"
 SHIPPED_CONFIG = (REPO / "config.toml").read_text(encoding="utf-8")
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 EVENTS = TrackingEvent.__table__  # type: ignore[attr-defined]
@@ -264,8 +267,9 @@ def stop_process(proc: subprocess.Popen[str]) -> None:
         proc.kill()
 
 
-def report(name: str, figures: dict[str, Any]) -> dict[str, Any]:
-    """Print the figures and write them to bench/results/<name>.json, with the machine."""
+def report(name: str, figures: dict[str, Any], *, full_size: bool) -> dict[str, Any]:
+    """Print the figures and write them, with the machine, to bench/results/<name>.json for a run
+    at the issue's size, else to bench/results/smaller/<name>.json."""
     figures = {
         **figures,
         "machine": machine(),
@@ -273,6 +277,7 @@ def report(name: str, figures: dict[str, Any]) -> dict[str, Any]:
     }
     for key, value in figures.items():
         print(f"{key:>34}: {value}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    folder = RESULTS if full_size else SMALLER_RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     return figures

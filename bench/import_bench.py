@@ -22,6 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 COUNTRIES = ["BR", "RU", "US", "FR", "ES", "DE", "IT", "PL", "MX", "CL"]
 
 
+FULL_ROWS = 100_000  # the size (other sizes: bench/results/smaller)
+
+
 def s10(rng: random.Random, country: str) -> str:
     serial = f"{rng.randrange(10**8):08d}"
     return f"RR{serial}{s10_check_digit(serial)}{country}"
@@ -50,7 +53,7 @@ def run(cmd: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=FULL_ROWS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -76,7 +79,7 @@ def main() -> None:
         "reimport_rows_per_s": round(args.rows / again),
         "target_rows_per_s": 20_000,
     }
-    report("import", figures)
+    report("import", figures, full_size=args.rows == FULL_ROWS)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ from daemon.poll import PollReport
 from daemon.sandbox import EMULATOR_ENV
 from daemon.wiring import build_runtime
 
+FULL_SHIPMENTS = 100_000  # the size (other sizes: bench/results/smaller)
+
 BATCH = 40
 
 
@@ -78,7 +80,7 @@ async def poll_cycle(folder: Path, database: Path, url: str) -> tuple[float, Pol
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shipments", type=int, default=100_000)
+    parser.add_argument("--shipments", type=int, default=FULL_SHIPMENTS)
     args = parser.parse_args()
     count = args.shipments
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +121,7 @@ def main() -> None:
         "peak_rss_mb": rss.mb,
         "target_peak_rss_mb": 250,
     }
-    report("poll", figures)
+    report("poll", figures, full_size=args.shipments == FULL_SHIPMENTS)
 
 
 if __name__ == "__main__":

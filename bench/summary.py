@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from bench.common import RESULTS
+from bench.common import RESULTS, SMALLER_RESULTS
 
 # name -> (what, figure, raw limit, ratio or None, target text, met?)
 Row = tuple[str, str, str, str, str, bool]
@@ -69,11 +70,11 @@ BENCHES: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
 }  # fmt: skip
 
 
-def rows() -> tuple[list[Row], dict[str, Any]]:
+def rows(folder: Path = RESULTS) -> tuple[list[Row], dict[str, Any]]:
     out: list[Row] = []
     machine: dict[str, Any] = {}
     for name, render in BENCHES.items():
-        path = RESULTS / f"{name}.json"
+        path = folder / f"{name}.json"
         if not path.exists():
             continue
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -85,8 +86,9 @@ def rows() -> tuple[list[Row], dict[str, Any]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument("--smaller", action="store_true", help="the runs at another size")
     args = parser.parse_args()
-    table, machine = rows()
+    table, machine = rows(SMALLER_RESULTS if args.smaller else RESULTS)
     if args.markdown:
         print("| benchmark | figure | raw limit (same run) | ratio | target | met |")
         print("|---|---|---|---|---|---|")
