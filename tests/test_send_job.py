@@ -33,9 +33,9 @@ US-1,Jo,jo@example.com,en-US,US,2026-10-01,LB528961554HK
 
 
 class World:
-    def __init__(self, tmp: Path, sink: SmtpSink, extra: str = "") -> None:
+    def __init__(self, tmp: Path, sink: SmtpSink, extra: str = "", url: str = "") -> None:
         self.sink = sink
-        url = f"sqlite:///{tmp / 'pw.db'}"
+        url = url or f"sqlite:///{tmp / 'pw.db'}"
         text = SHIPPED_CONFIG.read_text().replace("sqlite:///parcelwatch.db", url)
         text = text.replace("port = 25", f"port = {sink.port}").replace(
             "max_per_minute = 120", "max_per_minute = 60000"
@@ -75,13 +75,20 @@ class World:
         return asyncio.run((sender or self.sender()).run_once())
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[World]:
+    """The store on a SQLite file, and again on PostgreSQL: the send job's fenced writes are
+    driver SQL of their own, not only what SQLAlchemy renders per dialect."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else ""
     sink = SmtpSink().start()
+    world = None
     try:
-        yield World(tmp_path, sink)
+        world = World(tmp_path, sink, url=url)
+        yield world
     finally:
         sink.stop()
+        if world is not None:
+            world.engine.dispose()  # before the schema is dropped
 
 
 def test_sent_once_with_headers_and_the_buyers_language(world: World) -> None:
