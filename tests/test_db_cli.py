@@ -24,24 +24,24 @@ def test_every_command_refuses_a_database_without_schema(workspace: Workspace) -
     assert "run `parcelwatch db upgrade`" in result.stderr
 
 
-def test_a_schema_version_this_program_does_not_know_is_refused(upgraded: Workspace) -> None:
+@pytest.mark.parametrize(
+    ("version", "said"),
+    [
+        ("0000", "newer than this parcelwatch knows"),
+        ("0001", "is at schema 0001, this parcelwatch needs"),
+    ],
+    ids=["unknown version", "older version"],
+)
+def test_a_schema_other_than_this_programs_is_refused_and_named(
+    upgraded: Workspace, version: str, said: str
+) -> None:
     engine = create_engine(upgraded.database_url)
     with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": version})
     engine.dispose()
     result = upgraded.run("orders", "show", "X")
     assert result.exit_code == 3
-    assert "newer than this parcelwatch knows" in result.stderr
-
-
-def test_an_older_schema_is_refused_and_named(upgraded: Workspace) -> None:
-    engine = create_engine(upgraded.database_url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    engine.dispose()
-    result = upgraded.run("orders", "show", "X")
-    assert result.exit_code == 3
-    assert "is at schema 0001, this parcelwatch needs" in result.stderr
+    assert said in result.stderr
 
 
 def test_the_head_read_from_the_migration_files_is_alembics() -> None:
