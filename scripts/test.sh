@@ -14,4 +14,5 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff check"; ruff check .
 echo "== ruff format --check"; ruff format --check .
 echo "== mypy"; mypy daemon carriers messages
-echo "== pytest"; pytest -q -p no:cacheprovider "$@"
+# The slowest tests are listed at the end: CI has 20 minutes, and their sum is most of it.
+echo "== pytest"; pytest -q -p no:cacheprovider --durations=15 "$@"
