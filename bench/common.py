@@ -121,6 +121,7 @@ def insert_orders(
     next_check_at: datetime | None,
     closed: bool = False,
     polled: bool = False,
+    answered_at: datetime | None = None,
     events_per_shipment: int = 0,
     shipments_per_order: int = 1,
     seed: int = 42,
@@ -128,7 +129,8 @@ def insert_orders(
     """`count` open orders (ids 1..count) with `shipments_per_order` shipments each (ids
     1..count * shipments_per_order), shipped 1-60 days before NOW.
 
-    `polled` marks shipments as polled once (in transit) with `events_per_shipment` stored events.
+    `polled` marks shipments as polled (in transit) with `events_per_shipment` stored events: first
+    answered at shipment, last at `answered_at` (default: at shipment too).
     """
     rng = random.Random(seed)
     shipped = [
@@ -156,7 +158,7 @@ def insert_orders(
                 "raw_status": "", "status_at": None,
                 "last_event_at": shipped[i] + timedelta(days=1) if polled else None,
                 "delivered_at": None, "first_polled_at": shipped[i] if polled else None,
-                "last_polled_at": shipped[i] if polled else None, "next_check_at": next_check_at,
+                "last_polled_at": (answered_at or shipped[i]) if polled else None, "next_check_at": next_check_at,
                 "closed": closed, "poll_error": "", "lease_owner": "", "lease_until": None,
                 "lease_token": 0,
             }  # fmt: skip

@@ -1,6 +1,6 @@
 """Decide benchmark: one pass of the decide job over N open orders (default 200,000), all due.
 
-Each order has one shipment, polled and in transit, with two stored events, shipped 1-60 days ago
+Each order has one shipment, in transit, with two stored events and a carrier answer 6 h old, shipped 1-60 days ago
 in one of ten countries, so the pass plans a realistic mix of messages. Figures: orders per second
 of `Decider.run_once` as the daemon runs it (worker processes per `daemon.decide_processes`, one
 per CPU by default), the same pass on a fresh copy in one process, and the raw limit: reading the
@@ -62,8 +62,11 @@ def main() -> None:
         database = folder / "decide.db"
         setup = time.perf_counter()
         engine = fresh_database(database)
+        # Watched as the poll job watches them: last answered 6 h ago, next check in 6 h (an
+        # answer older than a stage's day would have policy F1-F2 hold or annotate the stage).
         insert_orders(engine, count, decide_after=NOW - timedelta(minutes=5),
-                      next_check_at=NOW + timedelta(hours=6), polled=True, events_per_shipment=2)  # fmt: skip
+                      next_check_at=NOW + timedelta(hours=6), polled=True,
+                      answered_at=NOW - timedelta(hours=6), events_per_shipment=2)  # fmt: skip
         engine.dispose()
         setup = time.perf_counter() - setup
         raw = raw_read(database)
