@@ -351,24 +351,21 @@ class Decider:
                 decided.wakes.append((now + _FIRST_POLL_RETRY, order.id, order.decide_after))
                 continue
             state = _member(OrderState, order.state)
+            # Positional, in the fields' order: keywords cost a third more per object.
             facts = OrderFacts(
-                order_id=order.order_id,
-                country=order.country,
-                shipped_at=order.shipped_at,
-                promised_days=order.promised_days,
-                state=state,
+                order.order_id, order.country, order.shipped_at, order.promised_days, state
             )
             ships = []
             for s in shipments.get(order.id, []):
                 history = tuple(events.get(s.id, ()))
                 ships.append(
                     ShipmentFacts(
-                        tracking_number=s.tracking_number,
-                        status=_member(Status, s.status) if s.status else None,
-                        events=history,
-                        first_polled_at=s.first_polled_at,
-                        number_warning=_warning(s, history),
-                        answered_at=s.last_polled_at,
+                        s.tracking_number,  # tracking_number
+                        _member(Status, s.status) if s.status else None,  # status
+                        history,  # events
+                        s.first_polled_at,
+                        _warning(s, history),  # number_warning
+                        s.last_polled_at,  # answered_at
                     )
                 )
             window = windows.get(order.country)
@@ -403,13 +400,16 @@ class Decider:
             return
         snapshot = snapshot_json(ships)
         report = decided.report
+        planned = decided.planned
+        # The record's `extra` is built only when INFO records are made (not in a quiet setup).
+        logging_decisions = log.isEnabledFor(logging.INFO)
         for intent in decision.intents:
             state = initial_state(intent)
             reason = intent.reason
             if intent.skipped and intent.skip_reason:
                 reason = f"{reason} — skipped: {intent.skip_reason}"
             kind = ENUM_VALUE[intent.kind]
-            decided.planned.append(
+            planned.append(
                 (
                     order.id,
                     kind,
@@ -435,8 +435,9 @@ class Decider:
             else:
                 report.planned += 1
                 report.by_kind[kind] += 1
-            log.info("decided", extra={"order_id": order.order_id, "kind": kind,
-                                       "state": ENUM_VALUE[state]})  # fmt: skip
+            if logging_decisions:
+                log.info("decided", extra={"order_id": order.order_id, "kind": kind,
+                                           "state": ENUM_VALUE[state]})  # fmt: skip
 
 
 @dataclass
