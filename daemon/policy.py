@@ -112,6 +112,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from operator import attrgetter
 
 from carriers.status import Status
 from daemon.config import Window
@@ -286,9 +287,9 @@ class _Run:
     ended_at: datetime | None  # None: the shipment is still in this state
 
 
-def _event_order(e: EventFacts) -> tuple[datetime, str, str, str]:
-    """Time order; a Status is a str, so it sorts by its value."""
-    return (e.occurred_at, e.status, e.raw_code, e.description)
+# Time order; a Status is a str, so it sorts by its value. An attrgetter, not a function: it
+# runs for every event of every order decided.
+_event_order = attrgetter("occurred_at", "status", "raw_code", "description")
 
 
 class _Parcel:
@@ -496,9 +497,11 @@ class _Case:
         # S4: when the earliest stalled shipment crossed `stalled_days` without news.
         stall: tuple[datetime, _Parcel] | None = None
         limit = self.plan.stall_limit
-        # The oldest carrier answer of a shipment on its way: `stale_for(moment)` finds some
-        # shipment exactly when this is before `moment`.
+        # The oldest carrier answer of a shipment on its way, and that shipment (the first on a
+        # tie): `stale_for(moment)` finds some shipment exactly when this is before `moment`, and
+        # this shipment is then the one of them answered longest ago.
         oldest: datetime | None = None
+        oldest_answered: _Parcel | None = None
         for p in parcels:
             if not p.delivered:
                 all_delivered = False
@@ -506,7 +509,7 @@ class _Case:
                 any_on_its_way = True
                 answered = p.facts.answered_at
                 if answered is not None and (oldest is None or answered < oldest):
-                    oldest = answered
+                    oldest, oldest_answered = answered, p
             if p.never_found:
                 never_found.append(p)
             last = p.last_event
@@ -524,6 +527,7 @@ class _Case:
         self.latest_event = latest
         self.stall = stall
         self.oldest_answer = oldest
+        self.oldest_answered = oldest_answered
         self._tracking_phrase: str | None = None
         # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
         self._tracking_dues: dict[Callable[[_Case], list[_Due]], list[_Due]] = {}
@@ -1009,31 +1013,31 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     if oldest_answer is None:
         return due_now, ()  # no shipment on its way was ever answered: nothing is stale (F1)
     waits: set[str] = set()
-    stale_notes: dict[int, str] = {}
+    stale: list[int] = []  # the dues decided on stale tracking (F2), by index
     for i, due in enumerate(due_now):
+        # Otherwise some shipment on its way was last answered before the due fell due.
         if due.kind not in _NEEDS_FRESH_TRACKING or oldest_answer >= due.due_at:
             continue
-        stale = case.stale_for(due.due_at)
-        if not stale:
-            continue
         if case.now < due.due_at + STALE_GRACE:
-            waits.update(p.number for p in stale)
-            continue
-        oldest = min(stale, key=lambda p: p.facts.answered_at or case.now)
-        answered = oldest.facts.answered_at or case.now
-        stale_notes[i] = (
-            f"; tracking may be stale: no answer from the carrier for {oldest.number} "
-            f"since {_date(answered)}"
-        )
+            waits.update(p.number for p in case.stale_for(due.due_at))
+        else:
+            stale.append(i)
     if waits:
         others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
         return others, tuple(sorted(waits))
-    if not stale_notes:
+    if not stale:
         return due_now, ()
-    noted = [
-        d.because(_noted(d.reason, stale_notes[i])) if i in stale_notes else d
-        for i, d in enumerate(due_now)
-    ]
+    # Every stale due names the same shipment: of those answered before it, the one answered
+    # longest ago.
+    parcel = case.oldest_answered
+    assert parcel is not None
+    note = (
+        f"; tracking may be stale: no answer from the carrier for {parcel.number} "
+        f"since {_date(oldest_answer)}"
+    )
+    noted = list(due_now)
+    for i in stale:
+        noted[i] = due_now[i].because(_noted(due_now[i].reason, note))
     return noted, ()
 
 
@@ -1043,6 +1047,8 @@ def _noted(why: _Reason, note: str) -> _Reason:
 
 def _catch_up(dues: list[_Due]) -> list[_Due]:
     """S6, S7: of the stages due now, produce only the most advanced; skip the rest."""
+    if len(dues) < 2:
+        return dues  # nothing to catch up on
     walk: list[_Due] = []
     for due in sorted(dues, key=lambda d: (d.due_at, _WALK_RANK[d.kind])):
         walk.append(due)
@@ -1163,27 +1169,34 @@ def evaluate(
     dues = _all_dues(case)
     due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
-    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
-    offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
+    stages: list[_Due] = []
     others: list[_Due] = []
     for due in due_now:
-        if due.kind in STAGE_KINDS:
-            continue
-        if offer_now and due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason:
-            due = due.skipped("superseded by the refund offer decided now")
-        others.append(due)
+        (stages if due.kind in STAGE_KINDS else others).append(due)
+    stages = _catch_up(stages)
+    if any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages):
+        others = [
+            due.skipped("superseded by the refund offer decided now")
+            if due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason
+            else due
+            for due in others
+        ]
     intents = [intent for due in stages + others for intent in _intents(case, due)]
     intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
     if any(intent.kind in _RELOG_CHANGES for intent in intents):
         after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
-        dues = _all_dues(after)
+        times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
     elif intents:  # logging them only removes their own dues (all due by now)
         added = {(intent.kind, intent.trigger) for intent in intents}
-        dues = [d for d in dues if (d.kind, d.trigger) not in added]
-    # else nothing is added to the log: the rules answer as they just did.
-    times = [d.due_at for d in dues if d.due_at > now and not d.moving]
+        times = [
+            d.due_at
+            for d in dues
+            if d.due_at > now and not d.moving and (d.kind, d.trigger) not in added
+        ]
+    else:  # nothing is added to the log: the rules answer as they just did
+        times = [d.due_at for d in dues if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
     case.forget()
