@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from json.encoder import encode_basestring as _json_str  # json.dumps(ensure_ascii=False)
+from operator import attrgetter
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Engine, update
@@ -346,8 +347,9 @@ class Decider:
             )  # fmt: skip
         windows: dict[str, Window] = {}
         for order in orders:
-            waiting = [s for s in shipments.get(order.id, []) if s.first_polled_at is None]
-            if waiting and now - order.created_at < FIRST_POLL_GRACE:
+            if now - order.created_at < FIRST_POLL_GRACE and any(
+                s.first_polled_at is None for s in shipments.get(order.id, ())
+            ):
                 decided.wakes.append((now + _FIRST_POLL_RETRY, order.id, order.decide_after))
                 continue
             state = _member(OrderState, order.state)
@@ -533,7 +535,7 @@ def snapshot_json(ships: Sequence[ShipmentFacts]) -> str:
     """
     parts: dict[str, str] = {}  # a number given twice keeps its first place and its last value
     for s in ships:
-        last = max(s.events, key=_occurred, default=None)
+        last = max(s.events, key=_occurred_at, default=None)
         status = _json_str(s.status.value) if s.status else "null"
         last_event = (
             f'{{"at": {_json_str(last.occurred_at.isoformat())}, '
@@ -549,5 +551,4 @@ def snapshot_json(ships: Sequence[ShipmentFacts]) -> str:
     return "{" + ", ".join(f"{_json_str(number)}: {part}" for number, part in parts.items()) + "}"
 
 
-def _occurred(event: EventFacts) -> datetime:
-    return event.occurred_at
+_occurred_at = attrgetter("occurred_at")

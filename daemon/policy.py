@@ -290,6 +290,7 @@ class _Run:
 # Time order; a Status is a str, so it sorts by its value. An attrgetter, not a function: it
 # runs for every event of every order decided.
 _event_order = attrgetter("occurred_at", "status", "raw_code", "description")
+_status_of = attrgetter("status")
 
 
 class _Parcel:
@@ -306,7 +307,7 @@ class _Parcel:
             self.current: Status | None = facts.status
         else:
             self.current = self.events[-1].status if self.events else None
-        self._statuses = frozenset(e.status for e in self.events)
+        self._statuses = frozenset(map(_status_of, self.events))
         self.last_event: EventFacts | None = self.events[-1] if self.events else None
         self.on_its_way = self.current not in _NOT_ON_ITS_WAY
         self.delivered = self.current is Status.DELIVERED
@@ -366,6 +367,8 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
             if end > start:
                 spans.append((start, end))
     total = timedelta(0)
+    if not spans:
+        return total, running  # the common case: no customs payment asked
     cursor: datetime | None = None
     for start, end in sorted(spans):
         if cursor is not None and start < cursor:
@@ -632,16 +635,14 @@ def _stage_dues(case: _Case) -> list[_Due]:
     """S1-S6, P1, P2: each stage with the earliest moment some rule makes it due."""
     if not case.any_on_its_way or case.all_delivered or case.offer_live:
         return []
-    dues: list[_Due] = []
     logged = case.logged
+    if not logged:
+        return case.from_tracking(_stage_answers)  # nothing logged to take out or supersede
+    dues: list[_Due] = []
     # The live ladder entries, lowest rung first, looked up once for the four stages.
-    ladder = (
-        [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
-        if logged
-        else []
-    )
+    ladder = [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
     for due in case.from_tracking(_stage_answers):
-        if logged and (due.kind, STAGE_TRIGGER) in logged:
+        if (due.kind, STAGE_TRIGGER) in logged:
             continue
         superseded = _superseded_by(ladder, due.kind) if ladder else None
         if superseded is not None:
@@ -956,7 +957,8 @@ def _all_dues(case: _Case) -> list[_Due]:
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
         return []
     dues = [*_stage_dues(case), *_followup_dues(case)]
-    dues += case.from_tracking(_episode_dues) + _delivered_dues(case)
+    dues += case.from_tracking(_episode_dues)
+    dues += _delivered_dues(case)
     dues += case.from_tracking(_not_found_dues)
     if case.offer_live:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
