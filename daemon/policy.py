@@ -112,6 +112,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from operator import attrgetter
 
 from carriers.status import Status
@@ -161,9 +162,10 @@ _DELIVERED = frozenset({Status.DELIVERED})
 _PAYMENT_DUE = frozenset({Status.CUSTOMS_PAYMENT_DUE})  # S3
 
 # A member's value and a kind's audience by lookup: the enum properties cost a call each, per
-# rule per order (and per log row in the decide job).
+# rule per order (and per log row and tracking snapshot in the decide job). Members of two enums
+# with the same value are equal keys: both map to that value.
 ENUM_VALUE: dict[StrEnum, str] = {
-    member: member.value for enum in (Kind, Audience, OutreachState) for member in enum
+    member: member.value for enum in (Kind, Audience, OutreachState, Status) for member in enum
 }
 _AUDIENCE = {kind: kind.audience for kind in Kind}
 
@@ -608,7 +610,7 @@ def _ago(delta: timedelta) -> str:
 
 
 def _event_text(event: EventFacts) -> str:
-    text = repr(event.description) if event.description else event.status.value
+    text = repr(event.description) if event.description else ENUM_VALUE[event.status]
     if event.location:
         text += f" in {event.location}"
     return text
@@ -656,12 +658,16 @@ def _stage_answers(case: _Case) -> list[_Due]:
     return [due for plan in case.plan.stages if (due := _stage_due(case, plan)) is not None]
 
 
+# The rule that set a stage's moment (`_stage_due`), for its reason.
+_BY_DAY, _BY_STALL, _BY_NOT_FOUND = 1, 2, 3
+
+
 def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
     """S1-S5 for one stage: the earliest moment some rule makes it due.
 
     Three rules can set the moment: the window's day (S1, S2, S3), a stall (S4) and tracking never
-    found (S5); the first of the earliest wins. Only the winner's reason is built: this runs for
-    every stage of every order decided.
+    found (S5); the first of the earliest wins. Only the winner's reason is built, and only when
+    the stage is produced: this runs for every stage of every order decided.
     """
     kind = plan.kind
     refund = kind is Kind.REFUND_OFFER
@@ -671,7 +677,7 @@ def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
         due_at = case.shipped + plan.offset
         if refund:
             due_at += case.pause
-        rule = 1
+        rule = _BY_DAY
     stall = case.stall
     if (
         stall is not None
@@ -679,27 +685,30 @@ def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
         and (due_at is None or stall[0] < due_at)
         and _confirmed(case)
     ):
-        due_at, rule = stall[0], 2
+        due_at, rule = stall[0], _BY_STALL
     if refund and case.never_found:
         found_at = case.at_day(case.window.tracking.not_found_refund_days) + case.pause
         if due_at is None or found_at < due_at:
-            due_at, rule = found_at, 3
+            due_at, rule = found_at, _BY_NOT_FOUND
     if due_at is None:
         return None
-    if rule == 1:
+    # A partial rather than a closure per rule: building one costs no Python call.
+    why = partial(_stage_reason, case, plan, rule)
+    moving = rule != _BY_STALL and refund and case.pause_running
+    if kind is Kind.EXTENSION:
+        return _extension(case, due_at, why, moving)
+    return _Due(kind, STAGE_TRIGGER, due_at, why, moving=moving)
+
+
+def _stage_reason(case: _Case, plan: _StagePlan, rule: int) -> str:
+    """Why a stage is due: the rule that set its moment, then the tracking as it stands."""
+    if rule == _BY_DAY:
         why = _day_reason(case, plan)
-    elif rule == 2:
-        why = _stall_reason(case, kind, plan.day)
+    elif rule == _BY_STALL:
+        why = _stall_reason(case, plan)
     else:
         why = _not_found_reason(case)
-    moving = rule != 2 and refund and case.pause_running
-    if kind is Kind.EXTENSION:
-        return _extension(case, due_at, _and_tracking(case, why), moving)
-    return _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
-
-
-def _and_tracking(case: _Case, why: _Reason) -> _Reason:
-    return lambda: f"{why()}; {case.tracking_phrase}"
+    return f"{why}; {case.tracking_phrase}"
 
 
 def _paused(case: _Case, kind: Kind) -> str:
@@ -708,31 +717,25 @@ def _paused(case: _Case, kind: Kind) -> str:
     return ""
 
 
-def _day_reason(case: _Case, plan: _StagePlan) -> _Reason:
+def _day_reason(case: _Case, plan: _StagePlan) -> str:
     """S1, S2: the window's day for the stage."""
-
-    def why() -> str:
-        label = f"{case.order.country} {plan.kind} at {plan.window_day}"
-        if plan.brought:
-            label += (
-                f", brought to day {plan.day}: this order's protection ends on day {case.promised}"
-            )
-        return f"day {case.day(case.now)} after shipment ({label}){_paused(case, plan.kind)}"
-
-    return why
+    label = f"{case.order.country} {plan.kind} at {plan.window_day}"
+    if plan.brought:
+        label += f", brought to day {plan.day}: this order's protection ends on day {case.promised}"
+    return f"day {case.day(case.now)} after shipment ({label}){_paused(case, plan.kind)}"
 
 
-def _stall_reason(case: _Case, kind: Kind, day: int | None) -> _Reason:
+def _stall_reason(case: _Case, plan: _StagePlan) -> str:
     """S4: the stall that brought the stage forward."""
     assert case.stall is not None
     crossed, parcel = case.stall
     last = parcel.last_event
     assert last is not None
-    stalled_days = case.window.tracking.stalled_days
-    return lambda: (
-        f"stalled: no new event on {parcel.number} for {stalled_days} days since "
-        f"{_date(last.occurred_at)} (threshold crossed {_date(crossed)}), {kind} brought forward"
-        + (f" from day {day}" if day is not None else "")
+    return (
+        f"stalled: no new event on {parcel.number} for {case.window.tracking.stalled_days} days "
+        f"since {_date(last.occurred_at)} (threshold crossed {_date(crossed)}), {plan.kind} "
+        "brought forward"
+        + (f" from day {plan.day}" if plan.day is not None else "")
         + (
             "; the carrier stopped reporting, so our data may be stale"
             if parcel.current is Status.EXPIRED
@@ -741,13 +744,12 @@ def _stall_reason(case: _Case, kind: Kind, day: int | None) -> _Reason:
     )
 
 
-def _not_found_reason(case: _Case) -> _Reason:
+def _not_found_reason(case: _Case) -> str:
     """S5: tracking never found."""
-    refund_day = case.window.tracking.not_found_refund_days
-    return lambda: (
+    return (
         f"tracking never found: {', '.join(p.number for p in case.never_found)} has no event "
-        f"{refund_day} days after shipment ({case.order.country} not_found_refund_days)"
-        f"{_paused(case, Kind.REFUND_OFFER)}"
+        f"{case.window.tracking.not_found_refund_days} days after shipment "
+        f"({case.order.country} not_found_refund_days){_paused(case, Kind.REFUND_OFFER)}"
     )
 
 
@@ -768,14 +770,16 @@ def _extension(case: _Case, due_at: datetime, why: _Reason, moving: bool) -> _Du
         Kind.EXTENSION,
         STAGE_TRIGGER,
         due_at,
-        lambda: (
-            f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
-        ),
+        partial(_extended, case, why, until),
         f"protection already ended on {_date(ends)}" if case.now >= ends else "",
         None,
         until,
         moving,
     )
+
+
+def _extended(case: _Case, why: _Reason, until: datetime) -> str:
+    return f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
 
 
 def _superseded_by(
@@ -1039,12 +1043,12 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     )
     noted = list(due_now)
     for i in stale:
-        noted[i] = due_now[i].because(_noted(due_now[i].reason, note))
+        noted[i] = due_now[i].because(partial(_noted, due_now[i].reason, note))
     return noted, ()
 
 
-def _noted(why: _Reason, note: str) -> _Reason:
-    return lambda: why() + note
+def _noted(why: _Reason, note: str) -> str:
+    return why() + note
 
 
 def _catch_up(dues: list[_Due]) -> list[_Due]:
