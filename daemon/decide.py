@@ -426,7 +426,7 @@ class Decider:
                     now,
                     now,
                     (
-                        f"protection until {intent.protection_until:%Y-%m-%d}"
+                        f"protection until {_ymd(intent.protection_until)}"
                         if intent.protection_until
                         else ""
                     ),
@@ -548,7 +548,12 @@ def snapshot_json(ships: Sequence[ShipmentFacts]) -> str:
         parts[s.tracking_number] = (
             f'{{"status": {status}, "events": {len(s.events)}, "last_event": {last_event}}}'
         )
-    return "{" + ", ".join(f"{_json_str(number)}: {part}" for number, part in parts.items()) + "}"
+    return "{" + ", ".join([f"{_json_str(number)}: {part}" for number, part in parts.items()]) + "}"
 
 
 _occurred_at = attrgetter("occurred_at")
+
+
+def _ymd(moment: datetime) -> str:
+    """`f"{moment:%Y-%m-%d}"`: isoformat is the same text from year 1000 on, several times faster."""
+    return moment.date().isoformat() if moment.year >= 1000 else f"{moment:%Y-%m-%d}"
