@@ -430,7 +430,7 @@ class _WindowPlan:
     (`_plan_for`) rather than once per stage per order: reading a pydantic model's fields and
     deriving the stage days was a fifth of evaluating an order."""
 
-    __slots__ = ("needs_approval", "stages", "stall_limit")
+    __slots__ = ("extension", "needs_approval", "protection", "stages", "stall_limit")
 
     def __init__(self, window: Window, promised: int) -> None:
         stages = []
@@ -454,6 +454,8 @@ class _WindowPlan:
             kind for kind in Kind if ENUM_VALUE[kind] in window.approval_required
         )
         self.stall_limit = window.tracking.stalled_days * DAY  # S4
+        self.protection = promised * DAY  # S2: from shipped_at to the end of protection
+        self.extension = window.extension_days * DAY  # S2: what the extension adds
 
 
 # By the window's identity: hashing a pydantic model hashes every field. The entry holds the
@@ -764,8 +766,8 @@ def _confirmed(case: _Case) -> bool:
 
 def _extension(case: _Case, due_at: datetime, why: _Reason, moving: bool) -> _Due:
     """S2: the new protection end, and no extension once protection has run out."""
-    ends = case.at_day(case.promised)
-    until = ends + case.window.extension_days * DAY
+    ends = case.shipped + case.plan.protection
+    until = ends + case.plan.extension
     return _Due(
         Kind.EXTENSION,
         STAGE_TRIGGER,
@@ -907,35 +909,37 @@ def _delivered_dues(case: _Case) -> list[_Due]:
 def _not_found_dues(case: _Case) -> list[_Due]:
     """E5, E6 (staff alerts and the buyer notice)."""
     dues: list[_Due] = []
-    alert_days = case.window.tracking.not_found_alert_days
-    alert_at = case.at_day(alert_days)
     missing = case.never_found
-    for parcel in missing:
-        why = "never polled yet" if parcel.current is None else "the carrier does not know it"
-        dues.append(
-            _Due(
-                Kind.STAFF_TRACKING_NOT_FOUND,
-                parcel.number,
-                alert_at,
-                _text(
-                    f"{parcel.number}: no tracking event {alert_days} days after shipment "
-                    f"({why}); wrong or transfer number, or the parcel failed a security check?"
-                ),
-                tracking_number=parcel.number,
+    if missing:
+        alert_days = case.window.tracking.not_found_alert_days
+        alert_at = case.at_day(alert_days)
+        for parcel in missing:
+            why = "never polled yet" if parcel.current is None else "the carrier does not know it"
+            dues.append(
+                _Due(
+                    Kind.STAFF_TRACKING_NOT_FOUND,
+                    parcel.number,
+                    alert_at,
+                    _text(
+                        f"{parcel.number}: no tracking event {alert_days} days after shipment "
+                        f"({why}); wrong or transfer number, or the parcel failed a security "
+                        "check?"
+                    ),
+                    tracking_number=parcel.number,
+                )
             )
-        )
-    if missing and not case.all_delivered:
-        dues.append(
-            _Due(
-                Kind.TRACKING_NOT_FOUND,
-                ORDER_TRIGGER,
-                alert_at,
-                lambda: (
-                    f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} "
-                    "days after shipment"
-                ),
+        if not case.all_delivered:
+            dues.append(
+                _Due(
+                    Kind.TRACKING_NOT_FOUND,
+                    ORDER_TRIGGER,
+                    alert_at,
+                    lambda: (
+                        f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} "
+                        "days after shipment"
+                    ),
+                )
             )
-        )
     for parcel in case.parcels:
         if parcel.facts.number_warning and not parcel.events and not parcel.delivered:
             dues.append(
@@ -1188,7 +1192,8 @@ def evaluate(
             for due in others
         ]
     intents = [intent for due in stages + others for intent in _intents(case, due)]
-    intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
+    if len(intents) > 1:
+        intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
     if any(intent.kind in _RELOG_CHANGES for intent in intents):
