@@ -536,10 +536,10 @@ def snapshot_json(ships: Sequence[ShipmentFacts]) -> str:
     parts: dict[str, str] = {}  # a number given twice keeps its first place and its last value
     for s in ships:
         last = max(s.events, key=_occurred_at, default=None)
-        status = _json_str(ENUM_VALUE[s.status]) if s.status else "null"
+        status = _STATUS_JSON[s.status] if s.status else "null"
         last_event = (
             f'{{"at": {_json_str(last.occurred_at.isoformat())}, '
-            f'"status": {_json_str(ENUM_VALUE[last.status])}, '
+            f'"status": {_STATUS_JSON[last.status]}, '
             f'"description": {_json_str(last.description)}, '
             f'"location": {_json_str(last.location)}}}'
             if last is not None
@@ -552,6 +552,7 @@ def snapshot_json(ships: Sequence[ShipmentFacts]) -> str:
 
 
 _occurred_at = attrgetter("occurred_at")
+_STATUS_JSON = {status: _json_str(ENUM_VALUE[status]) for status in Status}
 
 
 def _ymd(moment: datetime) -> str:

@@ -304,18 +304,18 @@ class _Parcel:
     def __init__(self, facts: ShipmentFacts) -> None:
         self.facts = facts
         self.number = facts.tracking_number
-        self.events = tuple(sorted(facts.events, key=_event_order))
-        if facts.status is not None:
-            self.current: Status | None = facts.status
-        else:
-            self.current = self.events[-1].status if self.events else None
-        self._statuses = frozenset(map(_status_of, self.events))
-        self.last_event: EventFacts | None = self.events[-1] if self.events else None
-        self.on_its_way = self.current not in _NOT_ON_ITS_WAY
-        self.delivered = self.current is Status.DELIVERED
-        self.never_found = not self.events and self.current in (None, Status.NOT_FOUND)
+        self.events = events = tuple(sorted(facts.events, key=_event_order))
+        self.last_event: EventFacts | None = events[-1] if events else None
+        current = facts.status
+        if current is None and events:
+            current = events[-1].status
+        self.current: Status | None = current
+        self._statuses = statuses = frozenset(map(_status_of, events))
+        self.on_its_way = current not in _NOT_ON_ITS_WAY
+        self.delivered = current is Status.DELIVERED
+        self.never_found = not events and current in (None, Status.NOT_FOUND)
         # Whether any event is in an episode state (E1): most parcels only ever move on.
-        self.has_episodes = not self._statuses.isdisjoint(_EPISODE_STATUSES)
+        self.has_episodes = not statuses.isdisjoint(_EPISODE_STATUSES)
 
     def runs(self, group: frozenset[Status]) -> list[_Run]:
         if self._statuses.isdisjoint(group):
@@ -677,7 +677,7 @@ def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
     rule = 0
     if plan.offset is not None:
         due_at = case.shipped + plan.offset
-        if refund:
+        if refund and case.pause:
             due_at += case.pause
         rule = _BY_DAY
     stall = case.stall
