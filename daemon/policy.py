@@ -979,6 +979,8 @@ def _all_dues(case: _Case) -> list[_Due]:
 
 def _withdrawals(case: _Case) -> list[Withdrawal]:
     """W1-W3."""
+    if not case.logged:
+        return []  # nothing logged, nothing to withdraw
     withdrawals: list[Withdrawal] = []
     open_order = case.order.state is OrderState.OPEN
     for (kind, trigger), entry in sorted(case.logged.items()):
