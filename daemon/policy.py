@@ -112,6 +112,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
+from operator import attrgetter
 
 from carriers.status import Status
 from daemon.config import Window
@@ -160,9 +162,10 @@ _DELIVERED = frozenset({Status.DELIVERED})
 _PAYMENT_DUE = frozenset({Status.CUSTOMS_PAYMENT_DUE})  # S3
 
 # A member's value and a kind's audience by lookup: the enum properties cost a call each, per
-# rule per order (and per log row in the decide job).
+# rule per order (and per log row and tracking snapshot in the decide job). Members of two enums
+# with the same value are equal keys: both map to that value.
 ENUM_VALUE: dict[StrEnum, str] = {
-    member: member.value for enum in (Kind, Audience, OutreachState) for member in enum
+    member: member.value for enum in (Kind, Audience, OutreachState, Status) for member in enum
 }
 _AUDIENCE = {kind: kind.audience for kind in Kind}
 
@@ -286,9 +289,10 @@ class _Run:
     ended_at: datetime | None  # None: the shipment is still in this state
 
 
-def _event_order(e: EventFacts) -> tuple[datetime, str, str, str]:
-    """Time order; a Status is a str, so it sorts by its value."""
-    return (e.occurred_at, e.status, e.raw_code, e.description)
+# Time order; a Status is a str, so it sorts by its value. An attrgetter, not a function: it
+# runs for every event of every order decided.
+_event_order = attrgetter("occurred_at", "status", "raw_code", "description")
+_status_of = attrgetter("status")
 
 
 class _Parcel:
@@ -300,18 +304,18 @@ class _Parcel:
     def __init__(self, facts: ShipmentFacts) -> None:
         self.facts = facts
         self.number = facts.tracking_number
-        self.events = tuple(sorted(facts.events, key=_event_order))
-        if facts.status is not None:
-            self.current: Status | None = facts.status
-        else:
-            self.current = self.events[-1].status if self.events else None
-        self._statuses = frozenset(e.status for e in self.events)
-        self.last_event: EventFacts | None = self.events[-1] if self.events else None
-        self.on_its_way = self.current not in _NOT_ON_ITS_WAY
-        self.delivered = self.current is Status.DELIVERED
-        self.never_found = not self.events and self.current in (None, Status.NOT_FOUND)
+        self.events = events = tuple(sorted(facts.events, key=_event_order))
+        self.last_event: EventFacts | None = events[-1] if events else None
+        current = facts.status
+        if current is None and events:
+            current = events[-1].status
+        self.current: Status | None = current
+        self._statuses = statuses = frozenset(map(_status_of, events))
+        self.on_its_way = current not in _NOT_ON_ITS_WAY
+        self.delivered = current is Status.DELIVERED
+        self.never_found = not events and current in (None, Status.NOT_FOUND)
         # Whether any event is in an episode state (E1): most parcels only ever move on.
-        self.has_episodes = not self._statuses.isdisjoint(_EPISODE_STATUSES)
+        self.has_episodes = not statuses.isdisjoint(_EPISODE_STATUSES)
 
     def runs(self, group: frozenset[Status]) -> list[_Run]:
         if self._statuses.isdisjoint(group):
@@ -365,6 +369,8 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
             if end > start:
                 spans.append((start, end))
     total = timedelta(0)
+    if not spans:
+        return total, running  # the common case: no customs payment asked
     cursor: datetime | None = None
     for start, end in sorted(spans):
         if cursor is not None and start < cursor:
@@ -407,6 +413,68 @@ class _Due:
                     self.tracking_number, self.protection_until, self.moving)  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class _StagePlan:
+    """What S1, S2 and S4 read from the window for one stage, for one promised_days."""
+
+    kind: Kind
+    window_day: int | None  # `stages.<kind>`; None: no day rule for this stage (S1)
+    day: int | None  # the day it falls due by S1, or by S2 the day before protection ends
+    brought: bool  # S2 moved the day
+    offset: timedelta | None  # `day` days, added to shipped_at
+    stall_brings: bool  # S4: `tracking.stalled_action` is this stage
+
+
+class _WindowPlan:
+    """The window's numbers as the rules use them, worked out once per window and promised_days
+    (`_plan_for`) rather than once per stage per order: reading a pydantic model's fields and
+    deriving the stage days was a fifth of evaluating an order."""
+
+    __slots__ = ("extension", "needs_approval", "protection", "stages", "stall_limit")
+
+    def __init__(self, window: Window, promised: int) -> None:
+        stages = []
+        for kind in STAGE_KINDS:
+            window_day = window.stage_day(ENUM_VALUE[kind])
+            # S2: the window's day, or the day before this order's own protection ends.
+            brought = kind is Kind.EXTENSION and window_day is not None and window_day >= promised
+            day = max(promised - 1, 0) if brought else window_day
+            stages.append(
+                _StagePlan(
+                    kind,
+                    window_day,
+                    day,
+                    brought,
+                    None if day is None else day * DAY,
+                    window.tracking.stalled_action == ENUM_VALUE[kind],
+                )
+            )
+        self.stages = tuple(stages)
+        self.needs_approval = frozenset(
+            kind for kind in Kind if ENUM_VALUE[kind] in window.approval_required
+        )
+        self.stall_limit = window.tracking.stalled_days * DAY  # S4
+        self.protection = promised * DAY  # S2: from shipped_at to the end of protection
+        self.extension = window.extension_days * DAY  # S2: what the extension adds
+
+
+# By the window's identity: hashing a pydantic model hashes every field. The entry holds the
+# window, so its id is not reused while the entry is here.
+_PLANS: dict[tuple[int, int], tuple[Window, _WindowPlan]] = {}
+_PLANS_KEPT = 256
+
+
+def _plan_for(window: Window, promised: int) -> _WindowPlan:
+    entry = _PLANS.get((id(window), promised))
+    if entry is not None:
+        return entry[1]
+    if len(_PLANS) >= _PLANS_KEPT:
+        _PLANS.clear()
+    plan = _WindowPlan(window, promised)
+    _PLANS[(id(window), promised)] = (window, plan)
+    return plan
+
+
 class _Case:
     """Everything the rules look at, computed once."""
 
@@ -423,6 +491,7 @@ class _Case:
         self.now = now
         self.shipped = order.shipped_at
         self.promised = order.promised_days or window.promised_days
+        self.plan = _plan_for(window, self.promised)
         self.parcels = parcels = [_Parcel(s) for s in shipments]
         self._read_log(logged)
         self.pause, self.pause_running = _customs_pause(parcels, now)
@@ -434,10 +503,12 @@ class _Case:
         latest: tuple[_Parcel, EventFacts] | None = None
         # S4: when the earliest stalled shipment crossed `stalled_days` without news.
         stall: tuple[datetime, _Parcel] | None = None
-        limit = window.tracking.stalled_days * DAY
-        # The oldest carrier answer of a shipment on its way: `stale_for(moment)` finds some
-        # shipment exactly when this is before `moment`.
+        limit = self.plan.stall_limit
+        # The oldest carrier answer of a shipment on its way, and that shipment (the first on a
+        # tie): `stale_for(moment)` finds some shipment exactly when this is before `moment`, and
+        # this shipment is then the one of them answered longest ago.
         oldest: datetime | None = None
+        oldest_answered: _Parcel | None = None
         for p in parcels:
             if not p.delivered:
                 all_delivered = False
@@ -445,7 +516,7 @@ class _Case:
                 any_on_its_way = True
                 answered = p.facts.answered_at
                 if answered is not None and (oldest is None or answered < oldest):
-                    oldest = answered
+                    oldest, oldest_answered = answered, p
             if p.never_found:
                 never_found.append(p)
             last = p.last_event
@@ -463,9 +534,9 @@ class _Case:
         self.latest_event = latest
         self.stall = stall
         self.oldest_answer = oldest
+        self.oldest_answered = oldest_answered
         self._tracking_phrase: str | None = None
         # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
-        self._stages: dict[Kind, _Due | None] = {}
         self._tracking_dues: dict[Callable[[_Case], list[_Due]], list[_Due]] = {}
 
     def relogged(self, logged: Iterable[LoggedOutreach]) -> _Case:
@@ -478,17 +549,11 @@ class _Case:
     def forget(self) -> None:
         """Drop the rules' answers (this case's and its copies'): their reasons' closures refer to
         the case, a cycle only the garbage collector would free, thousands of objects a second."""
-        self._stages.clear()
         self._tracking_dues.clear()
 
-    def stage(self, kind: Kind) -> _Due | None:
-        """`_stage_due(self, kind)`, computed once for this case and its re-logged copies."""
-        if kind not in self._stages:
-            self._stages[kind] = _stage_due(self, kind)
-        return self._stages[kind]
-
     def from_tracking(self, rule: Callable[[_Case], list[_Due]]) -> list[_Due]:
-        """`rule(self)` for a rule that reads no log, computed once as `stage` is."""
+        """`rule(self)` for a rule that reads no log, computed once for this case and its
+        re-logged copies."""
         dues = self._tracking_dues.get(rule)
         if dues is None:
             dues = self._tracking_dues[rule] = rule(self)
@@ -547,7 +612,7 @@ def _ago(delta: timedelta) -> str:
 
 
 def _event_text(event: EventFacts) -> str:
-    text = repr(event.description) if event.description else event.status.value
+    text = repr(event.description) if event.description else ENUM_VALUE[event.status]
     if event.location:
         text += f" in {event.location}"
     return text
@@ -574,76 +639,78 @@ def _stage_dues(case: _Case) -> list[_Due]:
     """S1-S6, P1, P2: each stage with the earliest moment some rule makes it due."""
     if not case.any_on_its_way or case.all_delivered or case.offer_live:
         return []
-    dues: list[_Due] = []
     logged = case.logged
+    if not logged:
+        return case.from_tracking(_stage_answers)  # nothing logged to take out or supersede
+    dues: list[_Due] = []
     # The live ladder entries, lowest rung first, looked up once for the four stages.
-    ladder = (
-        [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
-        if logged
-        else []
-    )
-    for kind in STAGE_KINDS:
-        if logged and (kind, STAGE_TRIGGER) in logged:
+    ladder = [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
+    for due in case.from_tracking(_stage_answers):
+        if (due.kind, STAGE_TRIGGER) in logged:
             continue
-        due = case.stage(kind)
-        if due is None:
-            continue
-        superseded = _superseded_by(ladder, kind) if ladder else None
+        superseded = _superseded_by(ladder, due.kind) if ladder else None
         if superseded is not None:
             due = due.skipped(f"superseded: {superseded.kind} was already logged for this order")
         dues.append(due)
     return dues
 
 
-def _stage_due(case: _Case, kind: Kind) -> _Due | None:
-    """S1-S5 for one stage (they read no log): the earliest moment some rule makes it due.
+def _stage_answers(case: _Case) -> list[_Due]:
+    """S1-S5 for every stage that falls due at all (they read no log), in STAGE_KINDS order."""
+    return [due for plan in case.plan.stages if (due := _stage_due(case, plan)) is not None]
+
+
+# The rule that set a stage's moment (`_stage_due`), for its reason.
+_BY_DAY, _BY_STALL, _BY_NOT_FOUND = 1, 2, 3
+
+
+def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
+    """S1-S5 for one stage: the earliest moment some rule makes it due.
 
     Three rules can set the moment: the window's day (S1, S2, S3), a stall (S4) and tracking never
-    found (S5); the first of the earliest wins. Only the winner's reason is built: this runs for
-    every stage of every order decided.
+    found (S5); the first of the earliest wins. Only the winner's reason is built, and only when
+    the stage is produced: this runs for every stage of every order decided.
     """
-    window = case.window
-    stage_day = window.stage_day(ENUM_VALUE[kind])
-    # The window's day, or (S2) the day before this order's own protection ends.
-    brought = kind is Kind.EXTENSION and stage_day is not None and stage_day >= case.promised
-    day = max(case.promised - 1, 0) if brought else stage_day
+    kind = plan.kind
     refund = kind is Kind.REFUND_OFFER
     due_at: datetime | None = None
     rule = 0
-    if day is not None:
-        due_at = case.at_day(day)
-        if refund:
+    if plan.offset is not None:
+        due_at = case.shipped + plan.offset
+        if refund and case.pause:
             due_at += case.pause
-        rule = 1
+        rule = _BY_DAY
     stall = case.stall
     if (
         stall is not None
-        and window.tracking.stalled_action == ENUM_VALUE[kind]
+        and plan.stall_brings
         and (due_at is None or stall[0] < due_at)
         and _confirmed(case)
     ):
-        due_at, rule = stall[0], 2
+        due_at, rule = stall[0], _BY_STALL
     if refund and case.never_found:
-        found_at = case.at_day(window.tracking.not_found_refund_days) + case.pause
+        found_at = case.at_day(case.window.tracking.not_found_refund_days) + case.pause
         if due_at is None or found_at < due_at:
-            due_at, rule = found_at, 3
+            due_at, rule = found_at, _BY_NOT_FOUND
     if due_at is None:
         return None
-    if rule == 1:
-        why = _day_reason(case, kind, stage_day, day, brought)
-    elif rule == 2:
-        why = _stall_reason(case, kind, day)
+    # A partial rather than a closure per rule: building one costs no Python call.
+    why = partial(_stage_reason, case, plan, rule)
+    moving = rule != _BY_STALL and refund and case.pause_running
+    if kind is Kind.EXTENSION:
+        return _extension(case, due_at, why, moving)
+    return _Due(kind, STAGE_TRIGGER, due_at, why, moving=moving)
+
+
+def _stage_reason(case: _Case, plan: _StagePlan, rule: int) -> str:
+    """Why a stage is due: the rule that set its moment, then the tracking as it stands."""
+    if rule == _BY_DAY:
+        why = _day_reason(case, plan)
+    elif rule == _BY_STALL:
+        why = _stall_reason(case, plan)
     else:
         why = _not_found_reason(case)
-    moving = rule != 2 and refund and case.pause_running
-    due = _Due(kind, STAGE_TRIGGER, due_at, _and_tracking(case, why), moving=moving)
-    if kind is Kind.EXTENSION:
-        due = _extension(case, due)
-    return due
-
-
-def _and_tracking(case: _Case, why: _Reason) -> _Reason:
-    return lambda: f"{why()}; {case.tracking_phrase}"
+    return f"{why}; {case.tracking_phrase}"
 
 
 def _paused(case: _Case, kind: Kind) -> str:
@@ -652,31 +719,25 @@ def _paused(case: _Case, kind: Kind) -> str:
     return ""
 
 
-def _day_reason(
-    case: _Case, kind: Kind, stage_day: int | None, day: int | None, brought: bool
-) -> _Reason:
+def _day_reason(case: _Case, plan: _StagePlan) -> str:
     """S1, S2: the window's day for the stage."""
-
-    def why() -> str:
-        label = f"{case.order.country} {kind} at {stage_day}"
-        if brought:
-            label += f", brought to day {day}: this order's protection ends on day {case.promised}"
-        return f"day {case.day(case.now)} after shipment ({label}){_paused(case, kind)}"
-
-    return why
+    label = f"{case.order.country} {plan.kind} at {plan.window_day}"
+    if plan.brought:
+        label += f", brought to day {plan.day}: this order's protection ends on day {case.promised}"
+    return f"day {case.day(case.now)} after shipment ({label}){_paused(case, plan.kind)}"
 
 
-def _stall_reason(case: _Case, kind: Kind, day: int | None) -> _Reason:
+def _stall_reason(case: _Case, plan: _StagePlan) -> str:
     """S4: the stall that brought the stage forward."""
     assert case.stall is not None
     crossed, parcel = case.stall
     last = parcel.last_event
     assert last is not None
-    stalled_days = case.window.tracking.stalled_days
-    return lambda: (
-        f"stalled: no new event on {parcel.number} for {stalled_days} days since "
-        f"{_date(last.occurred_at)} (threshold crossed {_date(crossed)}), {kind} brought forward"
-        + (f" from day {day}" if day is not None else "")
+    return (
+        f"stalled: no new event on {parcel.number} for {case.window.tracking.stalled_days} days "
+        f"since {_date(last.occurred_at)} (threshold crossed {_date(crossed)}), {plan.kind} "
+        "brought forward"
+        + (f" from day {plan.day}" if plan.day is not None else "")
         + (
             "; the carrier stopped reporting, so our data may be stale"
             if parcel.current is Status.EXPIRED
@@ -685,13 +746,12 @@ def _stall_reason(case: _Case, kind: Kind, day: int | None) -> _Reason:
     )
 
 
-def _not_found_reason(case: _Case) -> _Reason:
+def _not_found_reason(case: _Case) -> str:
     """S5: tracking never found."""
-    refund_day = case.window.tracking.not_found_refund_days
-    return lambda: (
+    return (
         f"tracking never found: {', '.join(p.number for p in case.never_found)} has no event "
-        f"{refund_day} days after shipment ({case.order.country} not_found_refund_days)"
-        f"{_paused(case, Kind.REFUND_OFFER)}"
+        f"{case.window.tracking.not_found_refund_days} days after shipment "
+        f"({case.order.country} not_found_refund_days){_paused(case, Kind.REFUND_OFFER)}"
     )
 
 
@@ -704,23 +764,24 @@ def _confirmed(case: _Case) -> bool:
     return answered is None or answered >= crossed or case.now < crossed + STALE_GRACE
 
 
-def _extension(case: _Case, due: _Due) -> _Due:
+def _extension(case: _Case, due_at: datetime, why: _Reason, moving: bool) -> _Due:
     """S2: the new protection end, and no extension once protection has run out."""
-    ends = case.at_day(case.promised)
-    until = ends + case.window.extension_days * DAY
-    why = due.reason
+    ends = case.shipped + case.plan.protection
+    until = ends + case.plan.extension
     return _Due(
-        due.kind,
-        due.trigger,
-        due.due_at,
-        lambda: (
-            f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
-        ),
-        f"protection already ended on {_date(ends)}" if case.now >= ends else due.skip_reason,
-        due.tracking_number,
+        Kind.EXTENSION,
+        STAGE_TRIGGER,
+        due_at,
+        partial(_extended, case, why, until),
+        f"protection already ended on {_date(ends)}" if case.now >= ends else "",
+        None,
         until,
-        due.moving,
+        moving,
     )
+
+
+def _extended(case: _Case, why: _Reason, until: datetime) -> str:
+    return f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
 
 
 def _superseded_by(
@@ -848,35 +909,37 @@ def _delivered_dues(case: _Case) -> list[_Due]:
 def _not_found_dues(case: _Case) -> list[_Due]:
     """E5, E6 (staff alerts and the buyer notice)."""
     dues: list[_Due] = []
-    alert_days = case.window.tracking.not_found_alert_days
-    alert_at = case.at_day(alert_days)
     missing = case.never_found
-    for parcel in missing:
-        why = "never polled yet" if parcel.current is None else "the carrier does not know it"
-        dues.append(
-            _Due(
-                Kind.STAFF_TRACKING_NOT_FOUND,
-                parcel.number,
-                alert_at,
-                _text(
-                    f"{parcel.number}: no tracking event {alert_days} days after shipment "
-                    f"({why}); wrong or transfer number, or the parcel failed a security check?"
-                ),
-                tracking_number=parcel.number,
+    if missing:
+        alert_days = case.window.tracking.not_found_alert_days
+        alert_at = case.at_day(alert_days)
+        for parcel in missing:
+            why = "never polled yet" if parcel.current is None else "the carrier does not know it"
+            dues.append(
+                _Due(
+                    Kind.STAFF_TRACKING_NOT_FOUND,
+                    parcel.number,
+                    alert_at,
+                    _text(
+                        f"{parcel.number}: no tracking event {alert_days} days after shipment "
+                        f"({why}); wrong or transfer number, or the parcel failed a security "
+                        "check?"
+                    ),
+                    tracking_number=parcel.number,
+                )
             )
-        )
-    if missing and not case.all_delivered:
-        dues.append(
-            _Due(
-                Kind.TRACKING_NOT_FOUND,
-                ORDER_TRIGGER,
-                alert_at,
-                lambda: (
-                    f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} "
-                    "days after shipment"
-                ),
+        if not case.all_delivered:
+            dues.append(
+                _Due(
+                    Kind.TRACKING_NOT_FOUND,
+                    ORDER_TRIGGER,
+                    alert_at,
+                    lambda: (
+                        f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} "
+                        "days after shipment"
+                    ),
+                )
             )
-        )
     for parcel in case.parcels:
         if parcel.facts.number_warning and not parcel.events and not parcel.delivered:
             dues.append(
@@ -902,7 +965,8 @@ def _all_dues(case: _Case) -> list[_Due]:
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
         return []
     dues = [*_stage_dues(case), *_followup_dues(case)]
-    dues += case.from_tracking(_episode_dues) + _delivered_dues(case)
+    dues += case.from_tracking(_episode_dues)
+    dues += _delivered_dues(case)
     dues += case.from_tracking(_not_found_dues)
     if case.offer_live:
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
@@ -915,6 +979,8 @@ def _all_dues(case: _Case) -> list[_Due]:
 
 def _withdrawals(case: _Case) -> list[Withdrawal]:
     """W1-W3."""
+    if not case.logged:
+        return []  # nothing logged, nothing to withdraw
     withdrawals: list[Withdrawal] = []
     open_order = case.order.state is OrderState.OPEN
     for (kind, trigger), entry in sorted(case.logged.items()):
@@ -959,40 +1025,42 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     if oldest_answer is None:
         return due_now, ()  # no shipment on its way was ever answered: nothing is stale (F1)
     waits: set[str] = set()
-    stale_notes: dict[int, str] = {}
+    stale: list[int] = []  # the dues decided on stale tracking (F2), by index
     for i, due in enumerate(due_now):
+        # Otherwise some shipment on its way was last answered before the due fell due.
         if due.kind not in _NEEDS_FRESH_TRACKING or oldest_answer >= due.due_at:
             continue
-        stale = case.stale_for(due.due_at)
-        if not stale:
-            continue
         if case.now < due.due_at + STALE_GRACE:
-            waits.update(p.number for p in stale)
-            continue
-        oldest = min(stale, key=lambda p: p.facts.answered_at or case.now)
-        answered = oldest.facts.answered_at or case.now
-        stale_notes[i] = (
-            f"; tracking may be stale: no answer from the carrier for {oldest.number} "
-            f"since {_date(answered)}"
-        )
+            waits.update(p.number for p in case.stale_for(due.due_at))
+        else:
+            stale.append(i)
     if waits:
         others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
         return others, tuple(sorted(waits))
-    if not stale_notes:
+    if not stale:
         return due_now, ()
-    noted = [
-        d.because(_noted(d.reason, stale_notes[i])) if i in stale_notes else d
-        for i, d in enumerate(due_now)
-    ]
+    # Every stale due names the same shipment: of those answered before it, the one answered
+    # longest ago.
+    parcel = case.oldest_answered
+    assert parcel is not None
+    note = (
+        f"; tracking may be stale: no answer from the carrier for {parcel.number} "
+        f"since {_date(oldest_answer)}"
+    )
+    noted = list(due_now)
+    for i in stale:
+        noted[i] = due_now[i].because(partial(_noted, due_now[i].reason, note))
     return noted, ()
 
 
-def _noted(why: _Reason, note: str) -> _Reason:
-    return lambda: why() + note
+def _noted(why: _Reason, note: str) -> str:
+    return why() + note
 
 
 def _catch_up(dues: list[_Due]) -> list[_Due]:
     """S6, S7: of the stages due now, produce only the most advanced; skip the rest."""
+    if len(dues) < 2:
+        return dues  # nothing to catch up on
     walk: list[_Due] = []
     for due in sorted(dues, key=lambda d: (d.due_at, _WALK_RANK[d.kind])):
         walk.append(due)
@@ -1025,23 +1093,29 @@ def _catch_up(dues: list[_Due]) -> list[_Due]:
 
 
 def _intents(case: _Case, due: _Due) -> list[Intent]:
-    kinds = [Kind.EXTEND_PROTECTION, Kind.EXTENSION] if due.kind is Kind.EXTENSION else [due.kind]
+    kinds = _EXTENSION_KINDS if due.kind is Kind.EXTENSION else (due.kind,)
     reason = due.reason()
+    needs_approval = case.plan.needs_approval
+    # Positional: keywords cost a third more, for ten fields (in Intent's order).
     return [
         Intent(
-            kind=kind,
-            trigger=due.trigger,
-            due_at=due.due_at,
-            needs_approval=ENUM_VALUE[kind] in case.window.approval_required,
-            reason=reason,
-            audience=_AUDIENCE[kind],
-            skipped=bool(due.skip_reason),
-            skip_reason=due.skip_reason,
-            tracking_number=due.tracking_number,
-            protection_until=due.protection_until,
+            kind,
+            due.trigger,
+            due.due_at,
+            kind in needs_approval,
+            reason,
+            _AUDIENCE[kind],
+            bool(due.skip_reason),
+            due.skip_reason,
+            due.tracking_number,
+            due.protection_until,
         )
         for kind in kinds
     ]
+
+
+# S2: the extension is a marketplace action and a buyer message.
+_EXTENSION_KINDS = (Kind.EXTEND_PROTECTION, Kind.EXTENSION)
 
 
 # --- The public functions ----------------------------------------------------------------------
@@ -1107,27 +1181,35 @@ def evaluate(
     dues = _all_dues(case)
     due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
-    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
-    offer_now = any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages)
+    stages: list[_Due] = []
     others: list[_Due] = []
     for due in due_now:
-        if due.kind in STAGE_KINDS:
-            continue
-        if offer_now and due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason:
-            due = due.skipped("superseded by the refund offer decided now")
-        others.append(due)
+        (stages if due.kind in STAGE_KINDS else others).append(due)
+    stages = _catch_up(stages)
+    if any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages):
+        others = [
+            due.skipped("superseded by the refund offer decided now")
+            if due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason
+            else due
+            for due in others
+        ]
     intents = [intent for due in stages + others for intent in _intents(case, due)]
-    intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
+    if len(intents) > 1:
+        intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
     # What is due later, once this decision is in the log (a refund offer holds stages, a
     # delivered confirmation starts the review request's clock).
     if any(intent.kind in _RELOG_CHANGES for intent in intents):
         after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
-        dues = _all_dues(after)
+        times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
     elif intents:  # logging them only removes their own dues (all due by now)
         added = {(intent.kind, intent.trigger) for intent in intents}
-        dues = [d for d in dues if (d.kind, d.trigger) not in added]
-    # else nothing is added to the log: the rules answer as they just did.
-    times = [d.due_at for d in dues if d.due_at > now and not d.moving]
+        times = [
+            d.due_at
+            for d in dues
+            if d.due_at > now and not d.moving and (d.kind, d.trigger) not in added
+        ]
+    else:  # nothing is added to the log: the rules answer as they just did
+        times = [d.due_at for d in dues if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
     case.forget()
