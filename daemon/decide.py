@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing, contextmanager
@@ -187,7 +188,7 @@ class Decider:
 
     async def run_once(self) -> DecideReport:
         """Decide every order whose time has come; returns what was recorded."""
-        report = DecideReport()
+        started = time.monotonic()
         now = self.clock()
         with session_scope(self.engine) as session:
             conn = session.connection()
@@ -196,7 +197,14 @@ class Decider:
                 row[0] for row in reads.due.run(conn, (reads.due.bind("decide_after", now),))
             )
         if not due:
-            return report
+            return DecideReport()
+        report = await self._decide(due, now)
+        _log_pass(report, time.monotonic() - started)
+        return report
+
+    async def _decide(self, due: list[int], now: datetime) -> DecideReport:
+        """Decide the orders `due` (ids, ascending) and those falling due after the last one."""
+        report = DecideReport()
         # Pieces of at most one chunk of due orders each, cut by id: disjoint, so they can be
         # decided in any order or side by side. The last one has no upper end, as the pass
         # always had: an order falling due meanwhile is decided now rather than a tick later.
@@ -404,7 +412,12 @@ class Decider:
         report = decided.report
         planned = decided.planned
         # The record's `extra` is built only when INFO records are made (not in a quiet setup).
-        logging_decisions = log.isEnabledFor(logging.INFO)
+        # One debug record per log row (the pass's summary is the info record): a pass over a
+        # whole store writes hundreds of thousands of rows; a journal line each cost half the
+        # pass again and ran into journald's rate limit (10,000 lines in 30 s by default), which
+        # then drops the daemon's other lines too, warnings included. The outreach log holds
+        # every row with its reason.
+        logging_decisions = log.isEnabledFor(logging.DEBUG)
         for intent in decision.intents:
             state = initial_state(intent)
             reason = intent.reason
@@ -438,8 +451,8 @@ class Decider:
                 report.planned += 1
                 report.by_kind[kind] += 1
             if logging_decisions:
-                log.info("decided", extra={"order_id": order.order_id, "kind": kind,
-                                           "state": ENUM_VALUE[state]})  # fmt: skip
+                log.debug("decided", extra={"order_id": order.order_id, "kind": kind,
+                                            "state": ENUM_VALUE[state]})  # fmt: skip
 
 
 @dataclass
@@ -463,6 +476,25 @@ class Decided:
         self.withdrawals += other.withdrawals
         self.refresh += other.refresh
         self.report.add(other.report)
+
+
+def _log_pass(report: DecideReport, seconds: float) -> None:
+    """One record per pass: at info level when it recorded anything, else at debug level (most
+    ticks only move wake times)."""
+    recorded = report.planned + report.skipped + report.withdrawn + report.refresh
+    log.log(
+        logging.INFO if recorded else logging.DEBUG,
+        "decide pass",
+        extra={
+            "orders": report.orders,
+            "planned": report.planned,
+            "skipped": report.skipped,
+            "withdrawn": report.withdrawn,
+            "refresh": report.refresh,
+            "by_kind": ",".join(f"{kind}:{n}" for kind, n in sorted(report.by_kind.items())),
+            "seconds": round(seconds, 2),
+        },
+    )
 
 
 # A worker process's decider (`daemon.fanout`): one engine per process, for the whole pass.

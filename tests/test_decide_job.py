@@ -264,7 +264,7 @@ def test_a_pass_spread_over_processes_writes_what_one_process_writes(
     other = Workspace(tmp_path / "two", tmp_path / "two" / "config.toml",
                       f"sqlite:///{tmp_path / 'two' / 'parcelwatch.db'}")  # fmt: skip
     other.root.mkdir()
-    caplog.set_level(logging.INFO, logger="parcelwatch.decide")
+    caplog.set_level(logging.DEBUG, logger="parcelwatch.decide")
     spread = _pass_log(other.database_url, other, processes=2)
     assert len(one) > 10
     assert spread == one
@@ -273,6 +273,36 @@ def test_a_pass_spread_over_processes_writes_what_one_process_writes(
     assert len(decided) == sum(1 for row in one if len(row) > 2)
     assert {r.processName for r in decided} != {"MainProcess"}
     assert all(getattr(r, "order_id", "") for r in decided)
+
+
+def test_a_pass_logs_one_info_record_and_each_log_row_at_debug(
+    brazil: tuple[Workspace, Decider, Clock], caplog: pytest.LogCaptureFixture
+) -> None:
+    _, decider, clock = brazil
+    _event(decider, "QQ850419295BR", 3, "in_transit", "Objeto postado")
+    caplog.set_level(logging.INFO, logger="parcelwatch.decide")
+    clock.now = SHIPPED + timedelta(days=46)  # BR tracking update (30) and reassurance (45)
+    report = asyncio.run(decider.run_once())
+    assert (report.planned, report.skipped) == (1, 1)
+    (summary,) = [r for r in caplog.records if r.name == "parcelwatch.decide"]
+    assert (summary.levelno, summary.getMessage()) == (logging.INFO, "decide pass")
+    assert (summary.orders, summary.planned, summary.skipped) == (1, 1, 1)  # type: ignore[attr-defined]
+    assert summary.by_kind == "reassurance:1"  # type: ignore[attr-defined]
+    caplog.clear()
+    caplog.set_level(logging.DEBUG, logger="parcelwatch.decide")
+    _event(decider, "QQ850419295BR", 46, "customs_hold", "Retido na alfândega")
+    asyncio.run(decider.run_once())
+    assert [
+        (r.levelno, r.getMessage(), r.kind) for r in caplog.records if r.getMessage() == "decided"
+    ] == [  # type: ignore[attr-defined]
+        (logging.DEBUG, "decided", "customs_hold")
+    ]
+    clock.now += timedelta(hours=1)  # nothing new: the pass only moves wake times
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="parcelwatch.decide")
+    _event(decider, "QQ850419295BR", 46.01, "customs_hold", "Retido na alfândega")
+    asyncio.run(decider.run_once())
+    assert caplog.records == []
 
 
 class _CountingDecider(Decider):
