@@ -7,6 +7,7 @@ Data is inserted with SQLAlchemy core bulk inserts into a fresh SQLite file migr
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import random
@@ -26,6 +27,7 @@ from carriers.numbers import s10_check_digit
 from daemon.config import Config, load_config
 from daemon.db import make_engine, upgrade
 from daemon.leases import OUTREACH, SHIPMENTS
+from daemon.logs import setup_logging
 from daemon.models import Order, TrackingEvent
 from daemon.sandbox import EMULATOR_ENV
 
@@ -91,6 +93,15 @@ def bench_config(
     path.write_text(text, encoding="utf-8")
     os.environ.update(EMULATOR_ENV)
     return load_config(path)
+
+
+def daemon_logging() -> None:
+    """Log as `parcelwatch run` does (info level, its text format and secret filter), into
+    /dev/null: a job's log records are part of what it costs."""
+    setup_logging("text", [])
+    handler = logging.getLogger().handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 - open for the process
 
 
 def fresh_database(path: Path) -> Engine:

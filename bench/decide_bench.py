@@ -20,7 +20,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench.common import NOW, bench_config, fresh_database, insert_orders, report
+from bench.common import NOW, bench_config, daemon_logging, fresh_database, insert_orders, report
 from daemon.config import Config
 from daemon.db import make_engine
 from daemon.decide import Decider, DecideReport
@@ -56,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--orders", type=int, default=FULL_ORDERS)
     args = parser.parse_args()
+    daemon_logging()
     count = args.orders
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -26,6 +26,7 @@ from bench.common import (
     NOW,
     SHIPMENTS,
     bench_config,
+    daemon_logging,
     fresh_database,
     insert_orders,
     insert_outreach,
@@ -83,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shipments", type=int, default=FULL_SHIPMENTS)
     args = parser.parse_args()
+    daemon_logging()
     orders = args.shipments // 2
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

@@ -24,6 +24,7 @@ from bench.common import (
     NOW,
     PeakRss,
     bench_config,
+    daemon_logging,
     fresh_database,
     insert_orders,
     number,
@@ -82,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--shipments", type=int, default=FULL_SHIPMENTS)
     args = parser.parse_args()
+    daemon_logging()
     count = args.shipments
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

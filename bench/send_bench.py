@@ -29,6 +29,7 @@ import aiosmtplib
 from bench.common import (
     NOW,
     bench_config,
+    daemon_logging,
     fresh_database,
     insert_orders,
     insert_outreach,
@@ -93,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=FULL_MESSAGES)
     args = parser.parse_args()
+    daemon_logging()
     count = args.messages
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
