@@ -47,6 +47,8 @@ class _Strict(BaseModel):
 class DaemonSection(_Strict):
     database_url: str = Field(min_length=1)
     log_format: Literal["text", "json"]
+    # "debug" adds a line per decided log row and other detail; "info" is what operators read.
+    log_level: Literal["info", "debug"] = "info"
     poll_interval_seconds: float = Field(gt=0)
     decide_interval_seconds: float = Field(gt=0)
     send_interval_seconds: float = Field(gt=0)

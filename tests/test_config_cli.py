@@ -57,6 +57,7 @@ def test_shipped_windows_match_the_reference_cases() -> None:
         ("[policy.countries.BR]", "[policy.countries.XX]", "policy.countries.XX: not an ISO 3166"),
         ('locale = "pt-BR"', 'locale = "qq-ZZ"', "policy.countries.BR.locale: 'qq-ZZ' is not"),
         ('tls = "none"', 'tls = "ssl"', "smtp.tls: Input should be"),
+        ('log_level = "info"', 'log_level = "verbose"', "daemon.log_level: Input should be"),
         ("stalled_days = 20", "stalled_days = -1", "policy.default.tracking.stalled_days"),
         (
             'approval_required = ["refund_offer"]',

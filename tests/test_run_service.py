@@ -3,6 +3,7 @@ in the middle of a send, exit 0, nothing sent twice."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -57,7 +58,7 @@ def test_run_ready_reload_and_clean_stop_mid_send(tmp_path: Path) -> None:
     try:
         url = f"sqlite:///{tmp_path / 'pw.db'}"
         good = sandbox_config(
-            SHIPPED_CONFIG.read_text(), world, url, poll_interval_seconds=1,
+            SHIPPED_CONFIG.read_text(), world, url, log_level='"debug"', poll_interval_seconds=1,
             decide_interval_seconds=1, send_interval_seconds=1, stop_timeout_seconds=20,
             max_per_minute=6000,
         )  # fmt: skip
@@ -109,6 +110,10 @@ def test_run_ready_reload_and_clean_stop_mid_send(tmp_path: Path) -> None:
         world.stop()
 
     assert "reload rejected" in output and "config reloaded" in output
+    # `log_level = "debug"`: a line per decided log row, besides the pass's own line.
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    assert any(r["message"] == "decided" and r["level"] == "debug" for r in lines), output
+    assert any(r["message"] == "decide pass" and r["level"] == "info" for r in lines), output
     log = list_log(engine, LogFilter())
     sent = [e for e in log if e.row.state == "sent"]
     assert sent, output

@@ -138,7 +138,12 @@ def run(
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(EXIT_SCHEMA) from None
     assert service.config is not None and service.engine is not None
-    setup_logging(log_format or service.config.daemon.log_format, secret_values(service.config))
+    daemon = service.config.daemon
+    setup_logging(
+        log_format or daemon.log_format,
+        secret_values(service.config),
+        logging.DEBUG if daemon.log_level == "debug" else logging.INFO,
+    )
     recovered = recover_own_leftovers(service.engine, owner)
     if recovered:
         log.warning(
