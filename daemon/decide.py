@@ -43,6 +43,7 @@ from daemon.policy import (
     OrderFacts,
     ShipmentFacts,
     evaluate,
+    ymd,
 )
 from messages.kinds import Audience, Kind
 
@@ -411,13 +412,12 @@ class Decider:
         snapshot = snapshot_json(ships)
         report = decided.report
         planned = decided.planned
-        # The record's `extra` is built only when INFO records are made (not in a quiet setup).
         # One debug record per log row (the pass's summary is the info record): a pass over a
         # whole store writes hundreds of thousands of rows; a journal line each cost half the
         # pass again and ran into journald's rate limit (10,000 lines in 30 s by default), which
         # then drops the daemon's other lines too, warnings included. The outreach log holds
         # every row with its reason.
-        logging_decisions = log.isEnabledFor(logging.DEBUG)
+        logging_decisions = log.isEnabledFor(logging.DEBUG)  # else no `extra` dict is built
         for intent in decision.intents:
             state = initial_state(intent)
             reason = intent.reason
@@ -439,7 +439,7 @@ class Decider:
                     now,
                     now,
                     (
-                        f"protection until {_ymd(intent.protection_until)}"
+                        f"protection until {ymd(intent.protection_until)}"
                         if intent.protection_until
                         else ""
                     ),
@@ -463,9 +463,8 @@ class Decided:
     planned: list[tuple[Any, ...]] = field(default_factory=list)  # log rows, as _LOG_COLUMNS
     # (new decide_after, order id, decide_after as read)
     wakes: list[tuple[datetime, int, datetime]] = field(default_factory=list)
-    withdrawals: list[tuple[int, str, str, str]] = field(
-        default_factory=list
-    )  # pk, kind, trigger, reason
+    # (order id, kind, trigger, reason)
+    withdrawals: list[tuple[int, str, str, str]] = field(default_factory=list)
     refresh: list[int] = field(default_factory=list)  # shipments a decision waits on (policy F1)
     report: DecideReport = field(default_factory=DecideReport)
 
@@ -585,8 +584,3 @@ def snapshot_json(ships: Sequence[ShipmentFacts]) -> str:
 
 _occurred_at = attrgetter("occurred_at")
 _STATUS_JSON = {status: _json_str(ENUM_VALUE[status]) for status in Status}
-
-
-def _ymd(moment: datetime) -> str:
-    """`f"{moment:%Y-%m-%d}"`: isoformat is the same text from year 1000 on, several times faster."""
-    return moment.date().isoformat() if moment.year >= 1000 else f"{moment:%Y-%m-%d}"

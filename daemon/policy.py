@@ -421,7 +421,6 @@ class _StagePlan:
     window_day: int | None  # `stages.<kind>`; None: no day rule for this stage (S1)
     day: int | None  # the day it falls due by S1, or by S2 the day before protection ends
     brought: bool  # S2 moved the day
-    offset: timedelta | None  # `day` days, added to shipped_at
     stall_brings: bool  # S4: `tracking.stalled_action` is this stage
 
 
@@ -430,7 +429,7 @@ class _WindowPlan:
     (`_plan_for`) rather than once per stage per order: reading a pydantic model's fields and
     deriving the stage days was a fifth of evaluating an order."""
 
-    __slots__ = ("extension", "needs_approval", "protection", "stages", "stall_limit")
+    __slots__ = ("needs_approval", "stages", "stall_limit")
 
     def __init__(self, window: Window, promised: int) -> None:
         stages = []
@@ -445,7 +444,6 @@ class _WindowPlan:
                     window_day,
                     day,
                     brought,
-                    None if day is None else day * DAY,
                     window.tracking.stalled_action == ENUM_VALUE[kind],
                 )
             )
@@ -454,8 +452,6 @@ class _WindowPlan:
             kind for kind in Kind if ENUM_VALUE[kind] in window.approval_required
         )
         self.stall_limit = window.tracking.stalled_days * DAY  # S4
-        self.protection = promised * DAY  # S2: from shipped_at to the end of protection
-        self.extension = window.extension_days * DAY  # S2: what the extension adds
 
 
 # By the window's identity: hashing a pydantic model hashes every field. The entry holds the
@@ -504,8 +500,8 @@ class _Case:
         # S4: when the earliest stalled shipment crossed `stalled_days` without news.
         stall: tuple[datetime, _Parcel] | None = None
         limit = self.plan.stall_limit
-        # The oldest carrier answer of a shipment on its way, and that shipment (the first on a
-        # tie): `stale_for(moment)` finds some shipment exactly when this is before `moment`, and
+        # The shipment on its way answered longest ago (the first on a tie) and its answer:
+        # `stale_for(moment)` finds some shipment exactly when that answer is before `moment`, and
         # this shipment is then the one of them answered longest ago.
         oldest: datetime | None = None
         oldest_answered: _Parcel | None = None
@@ -533,7 +529,6 @@ class _Case:
         self.never_found = never_found
         self.latest_event = latest
         self.stall = stall
-        self.oldest_answer = oldest
         self.oldest_answered = oldest_answered
         self._tracking_phrase: str | None = None
         # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
@@ -618,8 +613,9 @@ def _event_text(event: EventFacts) -> str:
     return text
 
 
-def _date(moment: datetime) -> str:
-    # isoformat is the same text as strftime's %Y-%m-%d from year 1000 on, several times faster.
+def ymd(moment: datetime) -> str:
+    """`moment` as YYYY-MM-DD, for reasons and notes: isoformat is the same text as strftime's
+    %Y-%m-%d from year 1000 on, several times faster."""
     return moment.date().isoformat() if moment.year >= 1000 else moment.strftime("%Y-%m-%d")
 
 
@@ -675,8 +671,8 @@ def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
     refund = kind is Kind.REFUND_OFFER
     due_at: datetime | None = None
     rule = 0
-    if plan.offset is not None:
-        due_at = case.shipped + plan.offset
+    if plan.day is not None:
+        due_at = case.at_day(plan.day)
         if refund and case.pause:
             due_at += case.pause
         rule = _BY_DAY
@@ -735,7 +731,7 @@ def _stall_reason(case: _Case, plan: _StagePlan) -> str:
     assert last is not None
     return (
         f"stalled: no new event on {parcel.number} for {case.window.tracking.stalled_days} days "
-        f"since {_date(last.occurred_at)} (threshold crossed {_date(crossed)}), {plan.kind} "
+        f"since {ymd(last.occurred_at)} (threshold crossed {ymd(crossed)}), {plan.kind} "
         "brought forward"
         + (f" from day {plan.day}" if plan.day is not None else "")
         + (
@@ -766,14 +762,14 @@ def _confirmed(case: _Case) -> bool:
 
 def _extension(case: _Case, due_at: datetime, why: _Reason, moving: bool) -> _Due:
     """S2: the new protection end, and no extension once protection has run out."""
-    ends = case.shipped + case.plan.protection
-    until = ends + case.plan.extension
+    ends = case.at_day(case.promised)
+    until = ends + case.window.extension_days * DAY
     return _Due(
         Kind.EXTENSION,
         STAGE_TRIGGER,
         due_at,
         partial(_extended, case, why, until),
-        f"protection already ended on {_date(ends)}" if case.now >= ends else "",
+        f"protection already ended on {ymd(ends)}" if case.now >= ends else "",
         None,
         until,
         moving,
@@ -781,7 +777,7 @@ def _extension(case: _Case, due_at: datetime, why: _Reason, moving: bool) -> _Du
 
 
 def _extended(case: _Case, why: _Reason, until: datetime) -> str:
-    return f"{why()}; protection extended by {case.window.extension_days} days to {_date(until)}"
+    return f"{why()}; protection extended by {case.window.extension_days} days to {ymd(until)}"
 
 
 def _superseded_by(
@@ -809,7 +805,7 @@ def _followup_dues(case: _Case) -> list[_Due]:
             STAGE_TRIGGER,
             sent + REFUND_FOLLOWUP_DAYS * DAY,
             lambda: (
-                f"refund offer sent {_date(sent)}, {REFUND_FOLLOWUP_DAYS} days without "
+                f"refund offer sent {ymd(sent)}, {REFUND_FOLLOWUP_DAYS} days without "
                 f"delivery; {case.tracking_phrase}"
             ),
         )
@@ -834,7 +830,7 @@ def _run_dues(case: _Case, parcel: _Parcel, kind: Kind, what: str, run: _Run) ->
     trigger = f"{parcel.number}@{_stamp(start)}"
 
     def reason() -> str:
-        text = f"{parcel.number} {what} since {_date(start)}: {_event_text(run.start)}"
+        text = f"{parcel.number} {what} since {ymd(start)}: {_event_text(run.start)}"
         if kind is Kind.CUSTOMS_HOLD or kind is Kind.CUSTOMS_PAYMENT_DUE:
             text += f" (customs guidance: {case.window.customs_variant})"
         return text
@@ -849,7 +845,7 @@ def _run_dues(case: _Case, parcel: _Parcel, kind: Kind, what: str, run: _Run) ->
             run,
             lambda: (
                 f"{parcel.number} still waiting for pickup after {reminder_days} "
-                f"days (since {_date(start)})"
+                f"days (since {ymd(start)})"
             ),
             parcel.number,
         )
@@ -868,7 +864,7 @@ def _episode_due(
                 trigger,
                 due_at,
                 reason,
-                skip_reason=f"already over: the parcel moved on on {_date(run.ended_at)} "
+                skip_reason=f"already over: the parcel moved on on {ymd(run.ended_at)} "
                 "before this was sent",
                 tracking_number=number,
             )
@@ -888,7 +884,7 @@ def _delivered_dues(case: _Case) -> list[_Due]:
         where = f": {_event_text(latest[1])}" if latest is not None else ""
         count = len(case.parcels)
         parcels = "the parcel" if count == 1 else f"all {count} parcels"
-        return f"{parcels} delivered, last on {_date(delivered_at)}{where}"
+        return f"{parcels} delivered, last on {ymd(delivered_at)}{where}"
 
     dues = [_Due(Kind.DELIVERED, ORDER_TRIGGER, delivered_at, reason)]
     confirmed = case.logged.get((Kind.DELIVERED, ORDER_TRIGGER))
@@ -900,7 +896,7 @@ def _delivered_dues(case: _Case) -> list[_Due]:
                 Kind.REVIEW_REQUEST,
                 ORDER_TRIGGER,
                 base + days * DAY,
-                lambda: f"{days} days after delivery ({_date(delivered_at)}) and its confirmation",
+                lambda: f"{days} days after delivery ({ymd(delivered_at)}) and its confirmation",
             )
         )
     return dues
@@ -1010,7 +1006,7 @@ def _moved_since(case: _Case, moment: datetime) -> str:
     event, parcel = max(newer, key=lambda ep: ep[0].occurred_at)
     return (
         f"the parcel moved again after the offer was made: {_event_text(event)} "
-        f"on {_date(event.occurred_at)} ({parcel.number})"
+        f"on {ymd(event.occurred_at)} ({parcel.number})"
     )
 
 
@@ -1021,9 +1017,11 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     """F1, F2: hold every stage due now while one waits for a fresh carrier answer (holding only
     some would let a lower stage out alone, then the higher one after it: a burst); past the
     grace, let them through with the staleness in their reason."""
-    oldest_answer = case.oldest_answer
-    if oldest_answer is None:
+    parcel = case.oldest_answered
+    if parcel is None:
         return due_now, ()  # no shipment on its way was ever answered: nothing is stale (F1)
+    oldest_answer = parcel.facts.answered_at
+    assert oldest_answer is not None
     waits: set[str] = set()
     stale: list[int] = []  # the dues decided on stale tracking (F2), by index
     for i, due in enumerate(due_now):
@@ -1041,11 +1039,9 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
         return due_now, ()
     # Every stale due names the same shipment: of those answered before it, the one answered
     # longest ago.
-    parcel = case.oldest_answered
-    assert parcel is not None
     note = (
         f"; tracking may be stale: no answer from the carrier for {parcel.number} "
-        f"since {_date(oldest_answer)}"
+        f"since {ymd(oldest_answer)}"
     )
     noted = list(due_now)
     for i in stale:
@@ -1084,7 +1080,7 @@ def _catch_up(dues: list[_Due]) -> list[_Due]:
     for due in contenders[:-1]:
         result.append(
             due.skipped(
-                f"catch-up: {chosen.kind} (due {_date(chosen.due_at)}) was due at the "
+                f"catch-up: {chosen.kind} (due {ymd(chosen.due_at)}) was due at the "
                 "same evaluation; only the most advanced stage is sent",
             )
         )
