@@ -211,9 +211,20 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, Mapping[str, Any] | RowProb
 def parse_file(path: Path, fmt: str | None = None) -> ParsedFile:
     """Read and validate every row; nothing is written. Duplicate order ids are errors."""
     parsed = ParsedFile(path)
+    parsed.rows.extend(parse_rows(path, detect_format(path, fmt), parsed))
+    return parsed
+
+
+def parse_rows(path: Path, fmt: str, parsed: ParsedFile) -> Iterator[OrderRow]:
+    """Each valid row of the file as it is read; its problems and row count go to `parsed`
+    (`parsed.rows` is left alone). A row whose order id an earlier valid row has is an error.
+
+    Lazy, so a caller can store rows while the rest of the file is still being read
+    (`daemon.parse_ahead`); the file's problems are only complete once the last row is out.
+    """
     seen: dict[str, int] = {}  # order id -> line of its first valid row
-    keep, flag = parsed.rows.append, parsed.bad_lines.add  # bound once: a large file's hot loop
-    for line, record in read_records(path, detect_format(path, fmt)):
+    flag = parsed.bad_lines.add  # bound once: a large file's hot loop
+    for line, record in read_records(path, fmt):
         parsed.total += 1
         if isinstance(record, RowProblem):
             parsed.errors.append(record)
@@ -225,12 +236,11 @@ def parse_file(path: Path, fmt: str | None = None) -> ParsedFile:
         if row is not None:  # valid on its own: now the duplicate check
             first = seen.setdefault(row.order_id, line)
             if first == line:
-                keep(row)
+                yield row
                 continue
             errors.append(RowProblem(line, "order_id", f"{row.order_id!r} already on line {first}"))
         parsed.errors.extend(errors)
         flag(line)
-    return parsed
 
 
 def validate_record(

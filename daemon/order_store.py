@@ -8,10 +8,11 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import islice
 from operator import attrgetter
 from typing import Any
 
@@ -86,9 +87,36 @@ _imported = attrgetter(*IMPORTED_COLUMNS)
 
 
 def import_rows(
-    engine: Engine, rows: Sequence[OrderRow], now: datetime, progress: Progress | None = None
+    engine: Engine,
+    rows: Iterable[OrderRow],
+    now: datetime,
+    progress: Progress | None = None,
+    *,
+    keep: Callable[[], bool] | None = None,
+) -> ImportReport | None:
+    """Store rows as orders and shipments in one transaction; returns what changed.
+
+    `rows` are stored as they come, so they may still be being read. `keep`, if given, is asked
+    once the last row is stored: when it says no (the file turned out to have a bad row), the
+    transaction is rolled back and None returned: nothing was written.
+    """
+    try:
+        return _import_rows(engine, rows, now, progress, keep)
+    except _Discarded:
+        return None
+
+
+class _Discarded(Exception):
+    """Raised inside the import's transaction to roll it back."""
+
+
+def _import_rows(
+    engine: Engine,
+    rows: Iterable[OrderRow],
+    now: datetime,
+    progress: Progress | None,
+    keep: Callable[[], bool] | None,
 ) -> ImportReport:
-    """Store rows as orders and shipments in one transaction; returns what changed."""
     created = updated = unchanged = added = closed = 0
     with session_scope(engine) as session:
         connection = session.connection()
@@ -102,8 +130,7 @@ def import_rows(
             # rows the lookups took two minutes. Planned for their own parameters, seconds.
             connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         existing: dict[str, Any] = {}
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
+        for chunk in _chunks(rows, _CHUNK):
             keys = [row.order_id for row in chunk]
             # Unless the last chunk had stored orders, a plain driver-level probe first: a first
             # import finds nothing and skips the typed comparison query (whose IN list is
@@ -201,7 +228,16 @@ def import_rows(
                 updated += 1
             if progress is not None:
                 progress(len(chunk))
+        if keep is not None and not keep():
+            raise _Discarded
     return ImportReport(created, updated, unchanged, added, closed)
+
+
+def _chunks(rows: Iterable[OrderRow], size: int) -> Iterator[list[OrderRow]]:
+    """`rows` in lists of `size` (the last one shorter), taken as they come."""
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 REMOVED = "removed from the order by an import"

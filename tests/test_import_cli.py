@@ -216,3 +216,39 @@ def test_orders_show_unknown_order(upgraded: Workspace) -> None:
     result = upgraded.run("orders", "show", "NOPE")
     assert result.exit_code == 4
     assert "no order 'NOPE'" in result.stderr
+
+
+def _large_csv(path: Path, rows: int, last: str) -> Path:
+    """`rows` good orders (several of the reader's batches and the writer's chunks), then `last`."""
+    lines = ["order_id,country,ship_date,tracking_numbers"]
+    lines += [f"L-{i:05d},BR,2026-10-01,RR123456785CN" for i in range(rows)]
+    path.write_text("\n".join([*lines, last]) + "\n")
+    return path
+
+
+def test_a_bad_last_row_undoes_the_rows_already_stored(upgraded: Workspace, tmp_path: Path) -> None:
+    # The file is stored while it is still being read: 2,500 rows are in the transaction when
+    # the bad row turns up. Rolled back: the database is as it was.
+    path = _large_csv(tmp_path / "late.csv", 2500, "L-LAST,BR,2026-10-01,x")
+    result = upgraded.run("orders", "import", str(path))
+    assert result.exit_code == 1
+    assert "line 2502: tracking_numbers: 'x' is not 5-50 letters and digits" in result.stderr
+    assert "1 of 2501 rows are invalid; nothing was imported" in result.stderr
+    assert _counts(upgraded) == (0, 0)
+    skipped = upgraded.run("orders", "import", str(path), "--skip-invalid")
+    assert skipped.exit_code == 1
+    assert "2500 rows taken: 2500 new orders" in skipped.stdout
+    assert "1 invalid rows skipped (lines 2502)" in skipped.stdout
+    assert _counts(upgraded) == (2500, 2500)
+
+
+def test_a_file_that_cannot_be_read_is_named(upgraded: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("order_id,country,ship_date,tracking_numbers\nJ-1,BR,2026-10-01,RR123456785CN,Jo\xe3o\n".encode("latin-1"))  # fmt: skip
+    result = upgraded.run("orders", "import", str(path))
+    assert result.exit_code == 1
+    assert f"{path}: not UTF-8 text" in result.stderr
+    missing = upgraded.run("orders", "import", str(tmp_path / "none.csv"))
+    assert missing.exit_code == 1
+    assert "none.csv: cannot read" in missing.stderr
+    assert _counts(upgraded) == (0, 0)

@@ -15,6 +15,8 @@ from daemon.cli.common import EXIT_INVALID_INPUT, EXIT_NOT_FOUND, err, fail, out
 app = typer.Typer(help="Import and inspect orders.", no_args_is_help=True)
 
 _MAX_LISTED = 200  # a file with thousands of bad rows lists the first ones and counts the rest
+# A file this large (some 5,000 rows) shows a progress line while it is imported.
+_PROGRESS_FROM_BYTES = 500_000
 
 
 @app.command("import")
@@ -28,23 +30,37 @@ def import_cmd(
         str | None, typer.Option("--format", help="csv or jsonl (default: from the file name).")
     ] = None,
 ) -> None:
-    """Import orders. The whole file is checked first: one bad row and nothing is written."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-    )
+    """Import orders. The whole file is checked: one bad row and nothing is written."""
+    from rich.progress import MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from daemon.importer import ImportFileError, parse_file
+    from daemon.importer import ImportFileError
     from daemon.models import utcnow
     from daemon.order_store import import_rows
+    from daemon.parse_ahead import parse_ahead
 
     st = state(ctx)
-    engine = st.engine()
     try:
-        parsed = parse_file(file, fmt)
+        # The file is read and checked in a second process while this one stores the rows
+        # already checked, in one transaction that is rolled back if a bad row turns up.
+        with parse_ahead(file, fmt) as reading:
+            engine = st.engine()
+            with Progress(
+                TextColumn("importing"),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+                disable=not _large(file),
+            ) as bar:
+                task = bar.add_task("import", total=None)
+                report = import_rows(
+                    engine,
+                    reading.rows(),
+                    utcnow(),
+                    progress=lambda n: bar.advance(task, n),
+                    keep=lambda: skip_invalid or not reading.parsed.errors,
+                )
+            parsed = reading.parsed
     except ImportFileError as exc:
         fail(str(exc), EXIT_INVALID_INPUT)
     for warning in parsed.warnings[:_MAX_LISTED]:
@@ -53,26 +69,16 @@ def import_cmd(
         err.print(f"error: {file}: {problem}", markup=False)
     if len(parsed.errors) > _MAX_LISTED:
         err.print(f"... and {len(parsed.errors) - _MAX_LISTED} more errors", markup=False)
-    if parsed.errors and not skip_invalid:
+    if report is None:
         err.print(
             f"{file}: {len(parsed.bad_lines)} of {parsed.total} rows are invalid; nothing was "
             "imported (fix them, or pass --skip-invalid to import the valid rows)",
             markup=False,
         )
         raise typer.Exit(EXIT_INVALID_INPUT)
-    with Progress(
-        TextColumn("importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=len(parsed.rows) < 5000,
-    ) as bar:
-        task = bar.add_task("import", total=len(parsed.rows))
-        report = import_rows(engine, parsed.rows, utcnow(), progress=lambda n: bar.advance(task, n))
+    taken = report.created + report.updated + report.unchanged
     out.print(
-        f"{file}: {len(parsed.rows)} rows taken: {report.created} new orders, "
+        f"{file}: {taken} rows taken: {report.created} new orders, "
         f"{report.updated} updated, {report.unchanged} unchanged; "
         f"{report.shipments_added} tracking numbers added, {report.shipments_closed} replaced",
         markup=False,
@@ -81,6 +87,13 @@ def import_cmd(
         lines = ", ".join(str(n) for n in sorted(parsed.bad_lines)[:_MAX_LISTED])
         out.print(f"{len(parsed.bad_lines)} invalid rows skipped (lines {lines})", markup=False)
         raise typer.Exit(EXIT_INVALID_INPUT)
+
+
+def _large(file: Path) -> bool:
+    try:
+        return file.stat().st_size >= _PROGRESS_FROM_BYTES
+    except OSError:
+        return False  # the reader says what is wrong with it
 
 
 @app.command("show")
