@@ -28,10 +28,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -241,6 +242,14 @@ def parse_rows(path: Path, fmt: str, parsed: ParsedFile) -> Iterator[OrderRow]:
             errors.append(RowProblem(line, "order_id", f"{row.order_id!r} already on line {first}"))
         parsed.errors.extend(errors)
         flag(line)
+
+
+def in_batches(rows: Iterable[OrderRow], size: int) -> Iterator[list[OrderRow]]:
+    """`rows` in lists of `size` (the last one shorter), taken as they come: how an import
+    passes rows on and stores them without holding the whole file."""
+    it = iter(rows)
+    while batch := list(islice(it, size)):
+        yield batch
 
 
 def validate_record(

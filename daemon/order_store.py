@@ -8,11 +8,10 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from itertools import islice
 from operator import attrgetter
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlmodel import col
 
 from daemon.bulk import bulk_insert
 from daemon.db import session_scope
-from daemon.importer import OrderRow
+from daemon.importer import OrderRow, in_batches
 from daemon.models import Order, Shipment
 
 _ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -130,7 +129,7 @@ def _import_rows(
             # rows the lookups took two minutes. Planned for their own parameters, seconds.
             connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         existing: dict[str, Any] = {}
-        for chunk in _chunks(rows, _CHUNK):
+        for chunk in in_batches(rows, _CHUNK):
             keys = [row.order_id for row in chunk]
             # Unless the last chunk had stored orders, a plain driver-level probe first: a first
             # import finds nothing and skips the typed comparison query (whose IN list is
@@ -231,13 +230,6 @@ def _import_rows(
         if keep is not None and not keep():
             raise _Discarded
     return ImportReport(created, updated, unchanged, added, closed)
-
-
-def _chunks(rows: Iterable[OrderRow], size: int) -> Iterator[list[OrderRow]]:
-    """`rows` in lists of `size` (the last one shorter), taken as they come."""
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
-        yield chunk
 
 
 REMOVED = "removed from the order by an import"

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from daemon.importer import OrderRow, ParsedFile, detect_format, parse_rows
+from daemon.importer import OrderRow, ParsedFile, detect_format, in_batches, parse_rows
 
 # Rows per message: large enough that pickling stays cheap, small enough that storing starts
 # at once and the reader is never far ahead (a full pipe holds it until the writer reads).
@@ -90,13 +90,8 @@ def _read(sender: Connection, path: Path, fmt: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     parsed = ParsedFile(path)
     try:
-        batch: list[OrderRow] = []
-        for row in parse_rows(path, fmt, parsed):
-            batch.append(row)
-            if len(batch) == _BATCH:
-                sender.send(batch)
-                batch = []
-        sender.send(batch)
+        for batch in in_batches(parse_rows(path, fmt, parsed), _BATCH):
+            sender.send(batch)
         sender.send(parsed)
     except Exception as exc:  # passed on whole, to be raised in the writer
         sender.send(exc)
