@@ -70,6 +70,9 @@ class StoreSection(_Strict):
     review_url: str = ""
     missing_template: Literal["hold", "fallback"]
     template_dir: str = ""
+    # Order sources (as imported) whose marketplace gives the buyer a protection period the seller
+    # can extend. Other orders get no extension and no word about protection.
+    protection_sources: tuple[str, ...] = ()
 
     @field_validator("default_locale")
     @classmethod
@@ -158,6 +161,14 @@ class TrackingRules(_Strict):
     review_request_days: int = Field(gt=0)
 
 
+class Budget(_Strict):
+    """At most `messages` buyer messages per order in any `days` days; messages that ask the buyer
+    to act, or keep a promised date, are not counted and never wait."""
+
+    messages: int = Field(gt=0, le=100)
+    days: int = Field(gt=0, le=365)
+
+
 class CountryPolicy(_Strict):
     """A country's section as written: every key optional, anything unset comes from the default."""
 
@@ -168,6 +179,7 @@ class CountryPolicy(_Strict):
     quiet_hours: QuietHours | None = None
     approval_required: tuple[str, ...] | None = None
     customs_variant: str | None = None
+    budget: Budget | None = None
     stages: Stages | None = None
     tracking: dict[str, Any] | None = None
 
@@ -183,6 +195,7 @@ class Window(_Strict):
     quiet_hours: QuietHours
     approval_required: tuple[str, ...]
     customs_variant: str
+    budget: Budget
     stages: Stages
     tracking: TrackingRules
 

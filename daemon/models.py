@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import DateTime, Index, String, Text, TypeDecorator, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -73,6 +74,20 @@ class UTCDateTime(TypeDecorator[datetime]):
         return from_text
 
 
+class DecimalText(TypeDecorator[Decimal]):
+    """A money amount stored as its exact text: SQLite has no decimal type, and a float would
+    round a refund."""
+
+    impl = String(32)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None or value == "" else Decimal(value)
+
+
 def _utc(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
@@ -91,7 +106,9 @@ class OutreachState(StrEnum):
     `manual_pending` waits for staff to send it from the marketplace chat (`log mark-sent`);
     `needs_review` is a send whose outcome is unknown (crash mid-send): never re-sent blindly;
     `skipped` was due during a catch-up but superseded by a later stage; `withdrawn` was a pending
-    refund offer made stale by new tracking; `suppressed` was stopped by a rule (opt-out, dispute).
+    refund offer made stale by new tracking; `suppressed` was stopped by a rule (opt-out, dispute);
+    `held` is due but would not be true in the parcel's present situation (the buyer must act, the
+    number was never found): the policy decides it again when the situation changes.
     """
 
     PLANNED = "planned"
@@ -106,6 +123,7 @@ class OutreachState(StrEnum):
     NEEDS_REVIEW = "needs_review"
     WITHDRAWN = "withdrawn"
     MANUAL_PENDING = "manual_pending"
+    HELD = "held"
 
 
 # States in which a row will still go out unless someone acts; used to suppress and withdraw.
@@ -131,6 +149,9 @@ class Order(SQLModel, table=True):
     promised_days: int | None = None
     product: str = ""
     quantity: int = 1
+    # What the buyer paid, as the import gives it: the refund offer's full amount by default.
+    value: Decimal | None = Field(default=None, sa_column=Column(DecimalText(), nullable=True))
+    currency: str = Field(default="", max_length=3)
     state: str = Field(default=OrderState.OPEN, index=True, max_length=16)
     state_reason: str = ""
     customs_paused_days: int = 0
@@ -211,6 +232,15 @@ class Outreach(SQLModel, table=True):
     decided_by: str = ""  # "approved by"/"rejected by" for people; empty for the daemon
     decided_at: datetime | None = _utc()
     decision_note: str = ""
+    # What the policy decided the buyer reads, written by decide (or by staff) and only read by
+    # send: the situation the message was decided on, the date we promise to write again (or by
+    # which a person writes), the protection's end, and when the parcel is expected.
+    situation: str = Field(default="", max_length=32)
+    next_update_at: datetime | None = _utc()
+    protection_until: datetime | None = _utc()
+    expected_by: datetime | None = _utc()
+    # A refund offer's options as staff composed them (`messages.remedies.Remedies` as JSON).
+    remedies: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     locale: str = ""
     subject: str = ""
     body_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))

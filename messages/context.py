@@ -14,6 +14,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from messages.remedies import Remedies
+
 # The customs guidance variants the package ships (config `customs_variant`). An unknown variant
 # renders the generic guidance.
 CUSTOMS_VARIANTS = frozenset(
@@ -79,6 +81,14 @@ class MessageContext:
     refund_amount: Decimal | None = None
     currency: str = ""
     timezone: str = "UTC"
+    # The buyer's situation the message was decided on (`messages.kinds.Situation` values):
+    # kinds written per situation render that variant.
+    situation: str = "on_its_way"
+    # A refund offer's options as staff composed them; None until they have.
+    remedies: Remedies | None = None
+    # The order's marketplace has a buyer protection the seller can extend (AliExpress): without
+    # one, no message speaks of protection.
+    has_protection: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tracking_numbers", tuple(self.tracking_numbers))

@@ -22,6 +22,8 @@ class Kind(StrEnum):
     EXTENSION = "extension"  # the buyer is told their protection was extended
     REFUND_OFFER = "refund_offer"
     REFUND_FOLLOWUP = "refund_followup"
+    # We wrote "we will write to you again on X" and nothing else went out by X: the promised word.
+    PROMISED_UPDATE = "promised_update"
     # Event messages, from tracking.
     CUSTOMS_HOLD = "customs_hold"
     CUSTOMS_PAYMENT_DUE = "customs_payment_due"
@@ -53,3 +55,25 @@ class Kind(StrEnum):
 ALL_KINDS = frozenset(kind.value for kind in Kind)
 BUYER_KINDS = frozenset(kind for kind in Kind if kind.audience is Audience.BUYER)
 STAFF_KINDS = frozenset(kind for kind in Kind if kind.audience is Audience.STAFF)
+
+
+class Situation(StrEnum):
+    """Where the buyer stands with the order, read from its shipments by the policy.
+
+    It decides what a stage message may say (or whether it may go at all), and a message that is
+    written differently per situation (`promised_update`) renders the variant of this name.
+    """
+
+    ON_ITS_WAY = "on_its_way"
+    AWAITING_CUSTOMS_PAYMENT = "awaiting_customs_payment"  # the buyer must pay before delivery
+    DELIVERY_FAILED = "delivery_failed"  # address problem, refused: the buyer must act
+    AT_PICKUP_POINT = "at_pickup_point"  # waiting for the buyer to collect it
+    NEVER_FOUND = "never_found"  # no carrier has ever shown the tracking number
+    RETURNING = "returning"  # on its way back to the sender, or back already
+    DELIVERED = "delivered"
+
+
+# Situations in which the buyer is the one who must act: no "on its way" text then.
+BUYER_MUST_ACT = frozenset(
+    {Situation.AWAITING_CUSTOMS_PAYMENT, Situation.DELIVERY_FAILED, Situation.AT_PICKUP_POINT}
+)
