@@ -32,10 +32,10 @@ from daemon.config import Config, Window
 from daemon.db import make_engine, rowcount, session_scope
 from daemon.fanout import fan_out, process_count
 from daemon.leases import OUTREACH, SHIPMENTS
-from daemon.models import PENDING_STATES, Order, OrderState, OutreachState, TrackingEvent
+from daemon.models import Order, OrderState, OutreachState, TrackingEvent
 from daemon.order_store import REMOVED
 from daemon.policy import (
-    ENUM_VALUE,
+    WITHDRAWABLE_STATES,
     Decision,
     EventFacts,
     Intent,
@@ -43,9 +43,10 @@ from daemon.policy import (
     OrderFacts,
     ShipmentFacts,
     evaluate,
+    initial_state,
     ymd,
 )
-from messages.kinds import Audience, Kind
+from messages.kinds import Audience, Kind, Situation
 
 log = logging.getLogger("parcelwatch.decide")
 
@@ -58,10 +59,21 @@ MAX_SLEEP = timedelta(days=1)
 # "tracking never found" everywhere. If the carriers cannot be reached for this long, judge anyway.
 FIRST_POLL_GRACE = timedelta(hours=6)
 _FIRST_POLL_RETRY = timedelta(minutes=5)
-# The log row columns the job writes, in the order of `_record`'s tuples; the rest take their defaults.
+# The log row columns the job writes, in the order of `_record`'s tuples; the rest take their
+# defaults. The last ones are what the buyer will read (situation and dates): send renders them.
 _LOG_COLUMNS = ("order_pk", "kind", "trigger", "audience", "channel", "state", "reason",
                 "tracking_snapshot", "needs_approval", "due_at", "created_at", "updated_at",
-                "decision_note")  # fmt: skip
+                "decision_note", "next_attempt_at", "situation", "next_update_at",
+                "protection_until", "expected_by")  # fmt: skip
+# A held row decided again (policy T2) is rewritten in place: these columns, found by its key.
+_RELEASE_COLUMNS = _LOG_COLUMNS[3:]
+_RELEASE_KEY = ("order_pk", "kind", "trigger", "state")
+# A member's value by lookup: the enum property costs a call, per log row and snapshot.
+ENUM_VALUE: dict[StrEnum, str] = {
+    member: member.value
+    for enum in (Kind, Audience, OutreachState, Status, Situation)
+    for member in enum
+}
 # Orders per transaction. The per-statement cost is paid per chunk; 2,000 keeps each IN list far
 # below SQLite's 32,766 variables (the RETURNING the jobs use needs SQLite 3.35 anyway).
 _CHUNK = 2000
@@ -90,6 +102,7 @@ class _OrderRow(NamedTuple):
     created_at: datetime
     channel: str
     email: str
+    source: str
     decide_after: datetime  # as read: the wake time is written only if it is still this
 
 
@@ -133,7 +146,8 @@ def _reads(dialect: Dialect) -> _Reads:
         ),
         logged=BulkSelect(
             dialect, OUTREACH,
-            ("order_pk", "kind", "trigger", "state", "created_at", "due_at", "sent_at"),
+            ("order_pk", "kind", "trigger", "state", "created_at", "due_at", "sent_at",
+             "next_update_at", "protection_until", "situation", "next_attempt_at"),
             "order_pk IN (?)",
         ),
     )  # fmt: skip
@@ -144,6 +158,7 @@ class DecideReport:
     orders: int = 0
     planned: int = 0
     skipped: int = 0
+    held: int = 0  # due, but not true in the parcel's present situation (policy T1)
     withdrawn: int = 0
     refresh: int = 0  # shipments asked to be polled now because a decision waits on them
     by_kind: Counter[str] = field(default_factory=Counter)
@@ -153,6 +168,7 @@ class DecideReport:
         self.orders += other.orders
         self.planned += other.planned
         self.skipped += other.skipped
+        self.held += other.held
         self.withdrawn += other.withdrawn
         self.refresh += other.refresh
         self.by_kind.update(other.by_kind)
@@ -167,14 +183,6 @@ def channel_for(order: _OrderRow, intent: Intent, config: Config) -> str:
     if order.channel:
         return str(order.channel)
     return "email" if order.email else "manual"
-
-
-def initial_state(intent: Intent) -> OutreachState:
-    if intent.skipped:
-        return OutreachState.SKIPPED
-    if intent.needs_approval:
-        return OutreachState.AWAITING_APPROVAL
-    return OutreachState.PLANNED
 
 
 @dataclass
@@ -287,18 +295,24 @@ class Decider:
         with session_scope(self.engine) as session:
             conn = session.connection()
             dialect = conn.dialect
-            for order_pk, kind, trigger, reason in decided.withdrawals:
+            for order_pk, kind, trigger, reason, state in decided.withdrawals:
                 result = session.execute(
                     update(OUTREACH)
                     .where(
                         OUTREACH.c.order_pk == order_pk,
                         OUTREACH.c.kind == kind,
                         OUTREACH.c.trigger == trigger,
-                        OUTREACH.c.state.in_(list(PENDING_STATES)),
+                        OUTREACH.c.state.in_(list(WITHDRAWABLE_STATES)),
                     )
-                    .values(state=OutreachState.WITHDRAWN, decision_note=reason, updated_at=now)
+                    .values(state=state, decision_note=reason, updated_at=now)
                 )
-                report.withdrawn += rowcount(result)
+                if state == OutreachState.WITHDRAWN:
+                    report.withdrawn += rowcount(result)
+            # Held rows decided again: rewritten in place, only if still held.
+            if decided.released:
+                bulk_update(dialect, OUTREACH, _RELEASE_COLUMNS, _RELEASE_KEY).run(
+                    conn, decided.released
+                )
             # Driver-level executemany (`daemon.bulk`): the same bind processing as Core, but
             # each distinct value once; Core's per-row parameter building was a fifth of the pass.
             bulk_insert(dialect, OUTREACH, _LOG_COLUMNS, ("order_pk", "kind", "trigger")).run(
@@ -349,14 +363,16 @@ class Decider:
                     EventFacts(at, _member(Status, status), raw_code, description, location)
                 )
         logged: dict[int, list[LoggedOutreach]] = defaultdict(list)
-        for order_pk, kind, trigger, state, created_at, due_at, sent_at in reads.logged.run(
-            conn, pks
-        ):
+        for (order_pk, kind, trigger, state, created_at, due_at, sent_at, next_update_at,
+             protection_until, situation, next_attempt_at) in reads.logged.run(conn, pks):  # fmt: skip
             logged[order_pk].append(
                 LoggedOutreach(_member(Kind, kind), trigger, _member(OutreachState, state),
-                               created_at, due_at, sent_at)
+                               created_at, due_at, sent_at, next_update_at, protection_until,
+                               _member(Situation, situation) if situation else None,
+                               next_attempt_at)
             )  # fmt: skip
         windows: dict[str, Window] = {}
+        protected = frozenset(self.config.store.protection_sources)
         for order in orders:
             if now - order.created_at < FIRST_POLL_GRACE and any(
                 s.first_polled_at is None for s in shipments.get(order.id, ())
@@ -366,7 +382,13 @@ class Decider:
             state = _member(OrderState, order.state)
             # Positional, in the fields' order: keywords cost a third more per object.
             facts = OrderFacts(
-                order.order_id, order.country, order.shipped_at, order.promised_days, state
+                order.order_id,
+                order.country,
+                order.shipped_at,
+                order.promised_days,
+                state,
+                has_protection=order.source in protected,
+                first_seen_at=order.created_at,
             )
             ships = []
             for s in shipments.get(order.id, []):
@@ -408,7 +430,10 @@ class Decider:
     ) -> None:
         """Add what the decision withdraws and its new log rows to `decided`."""
         for w in decision.withdrawals:
-            decided.withdrawals.append((order.id, ENUM_VALUE[w.kind], w.trigger, w.reason))
+            state = OutreachState.HELD if w.hold else OutreachState.WITHDRAWN
+            decided.withdrawals.append(
+                (order.id, ENUM_VALUE[w.kind], w.trigger, w.reason, ENUM_VALUE[state])
+            )
         if not decision.intents:
             return
         snapshot = snapshot_json(ships)
@@ -425,30 +450,40 @@ class Decider:
             reason = intent.reason
             if intent.skipped and intent.skip_reason:
                 reason = f"{reason} — skipped: {intent.skip_reason}"
+            note = intent.note
+            if intent.protection_until and intent.kind is Kind.EXTEND_PROTECTION:
+                note = f"protection until {ymd(intent.protection_until)}"
             kind = ENUM_VALUE[intent.kind]
-            planned.append(
-                (
-                    order.id,
-                    kind,
-                    intent.trigger,
-                    ENUM_VALUE[intent.audience],
-                    channel_for(order, intent, self.config),
-                    ENUM_VALUE[state],
-                    reason,
-                    snapshot,
-                    intent.needs_approval,
-                    intent.due_at,
-                    now,
-                    now,
-                    (
-                        f"protection until {ymd(intent.protection_until)}"
-                        if intent.protection_until
-                        else ""
-                    ),
-                )
+            row = (
+                order.id,
+                kind,
+                intent.trigger,
+                ENUM_VALUE[intent.audience],
+                channel_for(order, intent, self.config),
+                ENUM_VALUE[state],
+                reason,
+                snapshot,
+                intent.needs_approval,
+                intent.due_at,
+                now,
+                now,
+                note,
+                intent.send_after,
+                ENUM_VALUE[intent.situation],
+                intent.next_update_at,
+                intent.protection_until,
+                intent.expected_by,
             )
+            if intent.was_held:  # rewrite the held row, found by its key (policy T2)
+                decided.released.append(
+                    (*row[3:], order.id, kind, intent.trigger, ENUM_VALUE[OutreachState.HELD])
+                )
+            else:
+                planned.append(row)
             if state is OutreachState.SKIPPED:
                 report.skipped += 1
+            elif state is OutreachState.HELD:
+                report.held += 1
             else:
                 report.planned += 1
                 report.by_kind[kind] += 1
@@ -463,16 +498,19 @@ class Decided:
     the daemon's own process writes (`Decider.run_once`)."""
 
     planned: list[tuple[Any, ...]] = field(default_factory=list)  # log rows, as _LOG_COLUMNS
+    # held rows decided again: _RELEASE_COLUMNS' values, then _RELEASE_KEY's
+    released: list[tuple[Any, ...]] = field(default_factory=list)
     # (new decide_after, order id, decide_after as read)
     wakes: list[tuple[datetime, int, datetime]] = field(default_factory=list)
-    # (order id, kind, trigger, reason)
-    withdrawals: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # (order id, kind, trigger, reason, new state: withdrawn, or held again)
+    withdrawals: list[tuple[int, str, str, str, str]] = field(default_factory=list)
     refresh: list[int] = field(default_factory=list)  # shipments a decision waits on (policy F1)
     report: DecideReport = field(default_factory=DecideReport)
 
     def extend(self, other: Decided) -> None:
         """Add what deciding other orders writes (every order has one wake time)."""
         self.planned += other.planned
+        self.released += other.released
         self.wakes += other.wakes
         self.withdrawals += other.withdrawals
         self.refresh += other.refresh
@@ -482,7 +520,7 @@ class Decided:
 def _log_pass(report: DecideReport, seconds: float) -> None:
     """One record per pass: at info level when it recorded anything, else at debug level (most
     ticks only move wake times)."""
-    recorded = report.planned + report.skipped + report.withdrawn + report.refresh
+    recorded = report.planned + report.skipped + report.held + report.withdrawn + report.refresh
     log.log(
         logging.INFO if recorded else logging.DEBUG,
         "decide pass",
@@ -490,6 +528,7 @@ def _log_pass(report: DecideReport, seconds: float) -> None:
             "orders": report.orders,
             "planned": report.planned,
             "skipped": report.skipped,
+            "held": report.held,
             "withdrawn": report.withdrawn,
             "refresh": report.refresh,
             "by_kind": ",".join(f"{kind}:{n}" for kind, n in sorted(report.by_kind.items())),

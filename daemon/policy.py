@@ -1,109 +1,130 @@
 """The policy: which messages and actions are due for one order, now, and why.
 
-`decide()` is a pure function. It is given one order, its shipments (normalised status and tracking
-events), the destination's patience `Window`, everything already in the outreach log for the order,
-and the clock reading `now`; it returns the intents now due and the pending offers to withdraw. It
-reads no clock, no database and no network, so the same inputs always give the same answer and every
-rule below can be checked with a table of inputs. Every number comes from the `Window` (the shipped
-`config.toml`), except the refund follow-up delay, which the config does not have yet
-(`REFUND_FOLLOWUP_DAYS`).
+`decide()` is a pure function of one order, its shipments (normalised status and tracking events),
+the destination's patience `Window`, everything already in the outreach log for the order, and the
+clock reading `now`. It returns the intents now due and the pending messages to withdraw or hold.
+It reads no clock, database or network: the same inputs always give the same answer, and every rule
+below can be checked with a table of inputs. Every number comes from the `Window` (the shipped
+`config.toml`) or from the constants just below the imports.
 
 Days are calendar days counted from `shipped_at`: "day 45" is `shipped_at + 45 days`. Each intent
-carries a `trigger`; (kind, trigger) is unique per order in the log, and deciding again reproduces
-the same trigger, so anything already logged (in any state) is never returned again.
+carries a `trigger`; (kind, trigger) is unique per order in the log, and deciding again reproduces the
+same trigger, so anything already logged is never returned again (P4) unless it was held (T2).
+
+The buyer's situation (one per order, read from its shipments, first match wins)
+  delivered                 every shipment is delivered
+  awaiting_customs_payment  a shipment waits at customs for the buyer to pay
+  delivery_failed           a delivery failed (address problem, refused): the buyer must act
+  at_pickup_point           a shipment waits for the buyer at a pickup point
+  on_its_way                a shipment with tracking events is still travelling (or no shipment)
+  never_found               no shipment still out has ever shown a tracking event
+  returning                 what is left is on its way back to the sender, or back already
+
+What a message may say in each situation (T1: "send"; "hold": logged as held with the reason,
+decided again when the situation changes; "-": not due at all, P1; delivered stops every one)
+                    on_its_way  customs_payment  delivery_failed  pickup  never_found  returning
+  tracking_update   send        hold             hold             hold    hold         -
+  reassurance       send        hold             hold             hold    hold         -
+  extension         send        send             send             send    send         hold
+  refund_offer      send        hold             hold             hold    send         send
+  refund_followup   send        hold             hold             hold    send         send
+  promised_update   variant     variant          variant          variant variant      variant
+  ("on its way" and "customs delays are common" are said only on its way; no tracking update for a
+  number never found; no refund offer while the buyer is the one who must act. The extension text
+  says only that protection was extended, true in any of those situations. The promised update is
+  written per situation.)
+  T2. A held message is decided again at every evaluation: once the situation fits, it is produced
+      with the situation and dates of that moment (or skipped, as any stage, by catch-up).
 
 Stage messages (trigger "stage": one of each per order)
-  S1. `tracking_update`, `reassurance`, `extension` and `refund_offer` fall due on their window day
-      (`stages.*`); a stage without a day is switched off for the day rule only.
-  S2. The extension is two intents with one trigger: the marketplace action `extend_protection` and
-      the buyer message `extension`. Protection then runs until
-      shipped_at + promised_days + extension_days (promised_days: the order's own, else the
-      window's). If the order's own protection ends before the window's extension day, the
-      extension comes the day before protection ends. Once protection has ended it is skipped.
+  S1. `tracking_update`, `reassurance`, `extend_protection` (the window's `stages.extension`) and
+      `refund_offer` fall due on their window day; a stage without a day is off for the day rule.
+  S2. `extend_protection` is a marketplace action: staff (or, later, the marketplace API) extend the
+      buyer's protection to shipped_at + promised_days + extension_days (promised_days: the order's
+      own, else the window's). If the order's own protection ends before the window's extension day,
+      it comes the day before protection ends. Once protection has ended it is skipped; an order
+      whose source has no marketplace protection (`store.protection_sources`) skips it too.
   S3. Customs payment pending pauses the refund clock: the time any shipment spends in
-      CUSTOMS_PAYMENT_DUE (from the event that entered it to the next event with another status, or
-      now; overlaps counted once) is added to the refund offer's day and to the not-found refund.
-      Nothing else moves.
-  S4. Stalled: a shipment still on its way whose last event is `tracking.stalled_days` old, and
-      which is not waiting on the buyer (customs payment due, ready for pickup), brings
-      `tracking.stalled_action` forward: that stage falls due when the threshold was crossed, if
-      that is earlier than its day. It is the same stage (same trigger), so it is never sent twice.
-  S5. Tracking never found: when a shipment has no event at all and its status is NOT_FOUND (or it
-      was never polled), the refund offer falls due at `tracking.not_found_refund_days` (plus the
-      pause), if that is earlier than its day.
-  S6. The buyer ladder is tracking_update < reassurance < refund_offer. A ladder stage that falls
-      due after a higher one was logged (and not rejected, withdrawn or skipped) is skipped as
-      superseded: no "here is your tracking number" after a reassurance went out.
-  S7. Catch-up: when several stages are due in one evaluation (daemon down, order imported late),
-      they are walked in the order they fell due; only the last one is produced, the others are
-      returned as skipped intents (logged, never sent). A refund offer in the walk ends it: stages
-      due after the refund offer are held by rule P2, neither sent nor skipped. Never more than one
-      stage is produced by one evaluation.
-  S8. Refund follow-up (`refund_followup`, trigger "stage"): `REFUND_FOLLOWUP_DAYS` after the refund
-      offer was sent, if the parcel is still not delivered.
+      CUSTOMS_PAYMENT_DUE (overlaps counted once) is added to the refund offer's day and to the
+      not-found refund. Nothing else moves.
+  S4. Stalled: a shipment on its way whose last event is `tracking.stalled_days` old, not waiting on
+      the buyer, brings `tracking.stalled_action` forward to when the threshold was crossed.
+  S5. Tracking never found: a shipment with no event whose status is NOT_FOUND (or never polled)
+      brings the refund offer forward to `tracking.not_found_refund_days` (plus the pause).
+  S6. The ladder is tracking_update < reassurance < refund_offer: a rung that falls due after a
+      higher one was logged (not rejected, withdrawn, skipped or held) is skipped as superseded.
+  S7. Catch-up: of the stages due in one evaluation only the most advanced is produced, the others
+      are skipped (logged, never sent). A refund offer in the walk ends it (P2).
+  S8. Refund follow-up: REFUND_FOLLOWUP_DAYS after the refund offer was sent, if not delivered. While
+      the offer's send has an unknown outcome (needs review), the follow-up is held until staff
+      settle it (mark it sent: the follow-up counts from then; retry: from the new send).
+
+Messages that state a done fact or keep a promise
+  X1. `extension` (buyer): once `extend_protection` is confirmed done (state sent), saying the
+      confirmed date. Never before: the buyer is not told of an extension nobody made.
+  K1. Promised update: a buyer message that said "we will write to you again on X" (its
+      `next_update_at`) and was sent; if no other buyer message went (or is on its way) after it, a
+      `promised_update` falls due on X (trigger "promise@X"), written for the situation of that day.
+  D1. The date a message promises (`next_update_at`): the next ladder stage still to come, else
+      UPDATE_EVERY later, never sooner than MIN_PROMISE_AHEAD. `tracking_not_found` promises the
+      not-found refund day; `returned_to_sender` promises that a person writes with the options
+      within STAFF_REPLY, and its refund offer (R1) is that person's task in the log.
 
 Event messages (from tracking events; trigger "<tracking number>@<start of the episode>")
-  E1. One message per shipment per episode, an episode being a run of consecutive events in the
-      same state: `customs_hold` (CUSTOMS_HOLD), `customs_payment_due` (CUSTOMS_PAYMENT_DUE),
-      `delivery_failure` (DELIVERY_FAILURE: address problem, refused), `returned_to_sender`
-      (RETURNING or RETURNED), `ready_for_pickup` (AVAILABLE_FOR_PICKUP). Due when the episode began.
-  E2. `pickup_reminder` (same trigger as its `ready_for_pickup`): `tracking.pickup_reminder_days`
-      after the parcel became ready for pickup, while it still waits there.
-  E3. An episode that is already over when first seen (the parcel moved on before any evaluation
-      saw it) is returned skipped, so the log shows it was missed; a reminder whose day never came
-      while the parcel waited is not returned at all.
-  E4. `delivered` (trigger "order"): one per order, when every shipment is delivered; due at the
-      last delivery. `review_request` (trigger "order"): `tracking.review_request_days` after the
-      delivery or after the delivered confirmation was logged, whichever is later, so the two never
-      go out together.
-  E5. `tracking_not_found` (buyer, trigger "order") and `staff_tracking_not_found` (staff, trigger
-      = tracking number, one per shipment): `tracking.not_found_alert_days` after shipment for a
-      shipment with no event at all whose status is NOT_FOUND or which was never polled.
-  E6. `staff_invalid_tracking` (trigger = tracking number): at once (due at shipment) when the
-      number's format looks wrong, unless the carrier already reports events for it.
+  E1. One message per shipment per episode (a run of events in one state): `customs_hold`,
+      `customs_payment_due`, `delivery_failure`, `returned_to_sender` (RETURNING or RETURNED),
+      `ready_for_pickup`. Due when the episode began.
+  R1. When the whole order is returning, its `returned_to_sender` comes with a refund offer due at
+      the same moment, awaiting staff's choice of remedies (reship or refund).
+  E2. `pickup_reminder`: `tracking.pickup_reminder_days` after the parcel became ready for pickup,
+      while it still waits there.
+  E3. An episode already over when first evaluated is logged as skipped; a reminder whose day never
+      came while the parcel waited is not returned at all.
+  E4. `delivered` (trigger "order"): when every shipment is delivered, due at the last delivery.
+      `review_request`: `tracking.review_request_days` after the delivered confirmation was sent.
+  E5. `tracking_not_found` (buyer) and `staff_tracking_not_found` (staff, one per shipment):
+      `tracking.not_found_alert_days` after shipment for a shipment with no event at all.
+  E6. `staff_invalid_tracking`: at once when the number's format looks wrong, unless the carrier
+      reports events for it.
+  M1. Missed: a customs hold or a delivery that happened more than MISSED_GRACE before the order was
+      first seen (imported late, a backlog) is logged as skipped, not sent: old news. Episodes still
+      going on that the buyer must act on, or a parcel coming back, are told (still true, useful).
+
+A calm inbox
+  B1. At most one buyer message per order per evaluation: messages that ask the buyer to act, keep a
+      promise or offer a remedy first, then the earliest due. The others wait SPACING (logged now,
+      sent later, the log saying until when); a promised update is dropped when another message
+      goes, which keeps the promise.
+  B2. Budget: at most `budget.messages` buyer messages per order in any `budget.days`; a message
+      over it waits until the budget allows, and the log says so. Messages that ask the buyer to
+      act, keep a promise or offer a remedy are not counted and never wait.
 
 Stop rules
-  P1. Delivered: once every shipment is delivered, no stage message, follow-up or not-found notice.
-      More broadly, stage messages need at least one shipment still on its way: a parcel that is
-      returning or returned gets its `returned_to_sender` message and staff decide refund or reship.
-      An order with no shipment at all counts as on its way.
-  P2. Refund offer: while a refund offer is logged in any state other than rejected, withdrawn or
-      skipped, no more stage messages and no `tracking_not_found`; only the follow-up (S8) and the
-      event messages that ask the buyer to act or tell them the parcel arrived (customs payment,
-      delivery failure, pickup and its reminder, returned, delivered) still go. `customs_hold`
-      (nothing for the buyer to do) and `review_request` (awkward after a refund) are held. If staff
-      rejected the offer (the buyer chose to wait), the window continues: e.g. Brazil's extension on
-      day 83. A refund offer produced in this evaluation skips a `tracking_not_found` due with it.
-  P3. Order state: a disputed, cancelled or closed order gets nothing at all (a dispute is in
-      staff's hands on the marketplace; a cancelled or closed order has nothing left to prevent).
-      An opted-out order gets no buyer message and no marketplace action, but staff alerts still
-      come: the seller still needs to know a tracking number is wrong.
-  P4. Idempotence: anything whose (kind, trigger) is in the log is never returned again.
+  P1. Delivered: once every shipment is delivered, no stage message, follow-up, promised update or
+      not-found notice. Stage messages need a shipment still on its way (or none at all): a parcel
+      that is returning gets its `returned_to_sender` and staff choose the remedy (R1).
+  P2. Refund offer: while one is logged in any state but rejected, withdrawn, skipped or held, no
+      more stage messages, `extension`, `tracking_not_found`, `customs_hold` or `review_request`.
+      If staff rejected the offer (the buyer chose to wait), the window continues.
+  P3. A disputed, cancelled or closed order gets nothing at all. An opted-out order gets no buyer
+      message and no marketplace action, but staff alerts still come.
+  P4. Idempotence: anything whose (kind, trigger) is in the log (in any state but held) is never
+      returned again.
 
 Fresh tracking (telling "the parcel is stuck" from "our data is stale")
-  F1. Stage messages and the refund follow-up are decided on tracking at least as new as the moment
-      they fell due: while a shipment still on its way was last answered by its carrier before that
-      moment (a poll is late, failing, or simply has not run yet since), every stage due now waits
-      and the decision names the numbers it waits for, so the caller can poll them at once.
-  F2. Stale data does not silence the buyer: `STALE_GRACE` after a stage fell due it is decided on
-      what we have, and its reason says since when the carrier has not answered.
-  F3. Stalled (S4) means stuck as far as the carrier can tell: the threshold must be crossed by the
-      time of the shipment's last answer. A crossing the carrier has not confirmed within
-      `STALE_GRACE` is not a stall (the aggregator stopped, or the number changed): the stage keeps
-      its window day.
-  A shipment never answered yet is judged as before (the decide job waits for a first poll).
+  F1. Stage messages, the follow-up and the promised update are decided on tracking at least as new
+      as the moment they fell due: while a shipment on its way was last answered before that moment,
+      they wait and the decision names the numbers to poll at once.
+  F2. `STALE_GRACE` after a message fell due it is decided on what we have, and says since when.
+  F3. A stall (S4) must be confirmed by an answer after the threshold was crossed, within the grace.
 
-Withdrawals (decided first; the rest of the decision sees them as withdrawn)
-  W1. A refund offer not yet sent (planned, awaiting approval, approved, needs review) is withdrawn
-      when any shipment has an event after the offer was created (the parcel moved again, or was
-      delivered).
-  W2. Any pending stage message, follow-up or not-found notice is withdrawn once every shipment is
-      delivered.
-  W3. Any pending buyer message or marketplace action is withdrawn when the order is no longer open.
-  A withdrawn refund offer is not offered again automatically (its trigger is used); the window
-  continues and staff can offer one by hand.
-
-`next_decision_at()` says when to look at the order again if no new tracking event arrives.
+Withdrawals (decided first; the rest of the decision sees them)
+  W1. A refund offer not yet sent is withdrawn when a shipment has an event after the offer was made.
+  W2. Pending or held delay messages are withdrawn once every shipment is delivered.
+  W3. Pending or held buyer messages and actions are withdrawn when the order is no longer open.
+  W4. A pending message whose kind no longer fits the situation goes back to held (T2), and a pending
+      promised update decided for another situation is written again for this one.
+  A withdrawn refund offer is not offered again automatically (its trigger is used).
 """
 
 from __future__ import annotations
@@ -111,63 +132,98 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
-from functools import partial
-from operator import attrgetter
 
 from carriers.status import Status
-from daemon.config import Window
+from daemon.config import Budget, Window
 from daemon.models import PENDING_STATES, OrderState, OutreachState
-from messages.kinds import Audience, Kind
+from messages.kinds import Audience, Kind, Situation
 
 DAY = timedelta(days=1)
 
-# Not in the Window yet; a candidate for `tracking.refund_followup_days`.
-REFUND_FOLLOWUP_DAYS = 7
-# F2: how long a stage waits for a fresh carrier answer before it is decided on stale data.
-STALE_GRACE = timedelta(days=1)
-# F1: when to look again at an order whose stages wait for a fresh answer (the poll is asked at once).
-STALE_RETRY = timedelta(minutes=30)
+REFUND_FOLLOWUP_DAYS = 7  # S8
+STALE_GRACE = timedelta(days=1)  # F2
+STALE_RETRY = timedelta(minutes=30)  # F1: look again this soon while a poll is awaited
+UPDATE_EVERY = timedelta(days=7)  # D1: the promised update when no stage is ahead
+MIN_PROMISE_AHEAD = timedelta(days=2)  # D1: never promise a date sooner than this
+STAFF_REPLY = timedelta(days=2)  # D1, R1: a person writes with the options within this
+MISSED_GRACE = timedelta(days=2)  # M1
+SPACING = timedelta(days=1)  # B1
 
 STAGE_TRIGGER = "stage"
 ORDER_TRIGGER = "order"
 
-STAGE_KINDS = (Kind.TRACKING_UPDATE, Kind.REASSURANCE, Kind.EXTENSION, Kind.REFUND_OFFER)
-# The buyer ladder (S6): a higher rung supersedes lower ones. The extension is not on it.
-LADDER_RANK = {Kind.TRACKING_UPDATE: 1, Kind.REASSURANCE: 2, Kind.REFUND_OFFER: 3}
-# Tie-break when two stages fall due at the same moment (S7).
-_WALK_RANK = {Kind.TRACKING_UPDATE: 1, Kind.REASSURANCE: 2, Kind.EXTENSION: 3, Kind.REFUND_OFFER: 4}
+# S1: each stage and the window key that sets its day.
+STAGES: tuple[tuple[Kind, str], ...] = (
+    (Kind.TRACKING_UPDATE, "tracking_update"),
+    (Kind.REASSURANCE, "reassurance"),
+    (Kind.EXTEND_PROTECTION, "extension"),
+    (Kind.REFUND_OFFER, "refund_offer"),
+)
+STAGE_KINDS = tuple(kind for kind, _ in STAGES)
+LADDER_RANK = {Kind.TRACKING_UPDATE: 1, Kind.REASSURANCE: 2, Kind.REFUND_OFFER: 3}  # S6
+_WALK_RANK = {Kind.TRACKING_UPDATE: 1, Kind.REASSURANCE: 2, Kind.EXTEND_PROTECTION: 3,
+              Kind.REFUND_OFFER: 4}  # fmt: skip  # S7: tie-break at the same moment
+
+_ALL_OPEN = frozenset(Situation) - {Situation.DELIVERED}
+_OPEN_NOT_RETURNING = _ALL_OPEN - {Situation.RETURNING}
+_ON_ITS_WAY = frozenset({Situation.ON_ITS_WAY})
+_NOT_WAITING_ON_BUYER = frozenset(
+    {Situation.ON_ITS_WAY, Situation.NEVER_FOUND, Situation.RETURNING}
+)
+# T1: the situations each kind may be sent in; a kind not listed fits every situation.
+FITS: dict[Kind, frozenset[Situation]] = {
+    Kind.TRACKING_UPDATE: _ON_ITS_WAY,
+    Kind.REASSURANCE: _ON_ITS_WAY,
+    Kind.EXTEND_PROTECTION: _OPEN_NOT_RETURNING,
+    Kind.EXTENSION: _OPEN_NOT_RETURNING,
+    Kind.REFUND_OFFER: _NOT_WAITING_ON_BUYER,
+    Kind.REFUND_FOLLOWUP: _NOT_WAITING_ON_BUYER,
+    Kind.PROMISED_UPDATE: _ALL_OPEN,
+}
+# How staff read a situation in a hold's reason.
+SITUATION_WORDS = {
+    Situation.ON_ITS_WAY: "the parcel is on its way",
+    Situation.AWAITING_CUSTOMS_PAYMENT: "the parcel waits at customs for the buyer's payment",
+    Situation.DELIVERY_FAILED: "a delivery failed and the buyer must act",
+    Situation.AT_PICKUP_POINT: "the parcel waits for the buyer at a pickup point",
+    Situation.NEVER_FOUND: "the tracking number was never found",
+    Situation.RETURNING: "the parcel is going back to the sender",
+    Situation.DELIVERED: "every parcel is delivered",
+}
 
 # Kinds that exist only because the parcel is late; delivery stops them (P1, W2).
 DELAY_KINDS = frozenset(
-    {
-        *STAGE_KINDS,
-        Kind.EXTEND_PROTECTION,
-        Kind.REFUND_FOLLOWUP,
-        Kind.TRACKING_NOT_FOUND,
-    }
+    {*STAGE_KINDS, Kind.EXTENSION, Kind.REFUND_FOLLOWUP, Kind.TRACKING_NOT_FOUND,
+     Kind.PROMISED_UPDATE}
+)  # fmt: skip
+# Held while a refund offer is live (P2).
+_HELD_BY_OFFER = frozenset(
+    {*STAGE_KINDS, Kind.EXTENSION, Kind.CUSTOMS_HOLD, Kind.REVIEW_REQUEST, Kind.TRACKING_NOT_FOUND}
 )
-# Event messages held while a refund offer is live (P2).
-_HELD_BY_OFFER = frozenset({Kind.CUSTOMS_HOLD, Kind.REVIEW_REQUEST, Kind.TRACKING_NOT_FOUND})
+# Messages that ask the buyer to act, keep a promise or offer a remedy: first in a pass (B1),
+# never counted or held back by the budget (B2).
+URGENT_KINDS = frozenset(
+    {Kind.CUSTOMS_PAYMENT_DUE, Kind.DELIVERY_FAILURE, Kind.READY_FOR_PICKUP, Kind.PICKUP_REMINDER,
+     Kind.RETURNED_TO_SENDER, Kind.REFUND_OFFER, Kind.PROMISED_UPDATE}
+)  # fmt: skip
+# Messages that promise to write again, and on which date (D1).
+_PROMISING = frozenset({Kind.TRACKING_UPDATE, Kind.REASSURANCE, Kind.EXTENSION,
+                        Kind.PROMISED_UPDATE})  # fmt: skip
+_MISSED_IF_OLD = frozenset({Kind.CUSTOMS_HOLD, Kind.DELIVERED})  # M1
 
-# Logged in one of these, an outreach no longer counts (a refund offer no longer stops anything).
-DEAD_STATES = frozenset({OutreachState.REJECTED, OutreachState.WITHDRAWN, OutreachState.SKIPPED})
-# Not known to be sent, so still withdrawable: what would go out unless someone acts, and a send
-# whose outcome a person has yet to check.
-WITHDRAWABLE_STATES = PENDING_STATES | {OutreachState.NEEDS_REVIEW}
-
-_NOT_ON_ITS_WAY = frozenset({Status.DELIVERED, Status.RETURNING, Status.RETURNED})
-_WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_PICKUP})
-_DELIVERED = frozenset({Status.DELIVERED})
-_PAYMENT_DUE = frozenset({Status.CUSTOMS_PAYMENT_DUE})  # S3
-
-# A member's value and a kind's audience by lookup: the enum properties cost a call each, per
-# rule per order (and per log row and tracking snapshot in the decide job). Members of two enums
-# with the same value are equal keys: both map to that value.
-ENUM_VALUE: dict[StrEnum, str] = {
-    member: member.value for enum in (Kind, Audience, OutreachState, Status) for member in enum
-}
-_AUDIENCE = {kind: kind.audience for kind in Kind}
+# Logged in one of these, an entry no longer counts (an offer stops nothing, a rung supersedes
+# nothing); a held entry is decided again (T2).
+DEAD_STATES = frozenset(
+    {OutreachState.REJECTED, OutreachState.WITHDRAWN, OutreachState.SKIPPED, OutreachState.HELD}
+)
+# Would still go out unless someone acts, or held: what W1-W4 may change.
+WITHDRAWABLE_STATES = PENDING_STATES | {OutreachState.HELD}
+# A buyer row in one of these went out or is on its way: it keeps a promise (K1), counts
+# against the budget (B2).
+GOING_STATES = frozenset(
+    {OutreachState.PLANNED, OutreachState.APPROVED, OutreachState.SENDING, OutreachState.SENT,
+     OutreachState.MANUAL_PENDING, OutreachState.NEEDS_REVIEW}
+)  # fmt: skip
 
 # E1: one table from episode state to message.
 EPISODE_MESSAGES: tuple[tuple[Kind, frozenset[Status], str], ...] = (
@@ -185,11 +241,8 @@ EPISODE_MESSAGES: tuple[tuple[Kind, frozenset[Status], str], ...] = (
     ),
     (Kind.READY_FOR_PICKUP, frozenset({Status.AVAILABLE_FOR_PICKUP}), "ready for pickup"),
 )
-
-
-_EPISODE_STATUSES = frozenset(
-    status for _kind, group, _what in EPISODE_MESSAGES for status in group
-)
+_NOT_ON_ITS_WAY = frozenset({Status.DELIVERED, Status.RETURNING, Status.RETURNED})
+_WAITING_ON_BUYER = frozenset({Status.CUSTOMS_PAYMENT_DUE, Status.AVAILABLE_FOR_PICKUP})
 
 
 # --- Inputs ------------------------------------------------------------------------------------
@@ -215,8 +268,7 @@ class ShipmentFacts:
     events: tuple[EventFacts, ...] = ()
     first_polled_at: datetime | None = None
     number_warning: str | None = None  # `carriers.numbers.identify(n).warning`
-    # When the carrier last answered for this number (F1-F3); None: never, or not known.
-    answered_at: datetime | None = None
+    answered_at: datetime | None = None  # when the carrier last answered (F1-F3); None: never
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +280,8 @@ class OrderFacts:
     shipped_at: datetime
     promised_days: int | None = None  # the marketplace's own; None: the window's
     state: OrderState = OrderState.OPEN
+    has_protection: bool = True  # its marketplace has a protection the seller extends (S2)
+    first_seen_at: datetime | None = None  # when parcelwatch first stored it (M1); None: always
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +293,11 @@ class LoggedOutreach:
     state: OutreachState
     created_at: datetime
     due_at: datetime
-    sent_at: datetime | None = None  # for the refund follow-up; falls back to due_at
+    sent_at: datetime | None = None
+    next_update_at: datetime | None = None  # the date it promised to write again (K1)
+    protection_until: datetime | None = None  # extend_protection: the date it extends to (X1)
+    situation: Situation | None = None  # the situation it was decided for (W4)
+    send_after: datetime | None = None  # not sent before this (B1, B2)
 
 
 # --- Outputs -----------------------------------------------------------------------------------
@@ -247,7 +305,7 @@ class LoggedOutreach:
 
 @dataclass(frozen=True, slots=True)
 class Intent:
-    """A message or action now due (or, when `skipped`, to be logged as skipped and never sent)."""
+    """A message or action now due, to be logged: sent, or `skipped` or `held` (never sent as is)."""
 
     kind: Kind
     trigger: str
@@ -255,27 +313,42 @@ class Intent:
     needs_approval: bool
     reason: str
     audience: Audience
+    situation: Situation
     skipped: bool = False
     skip_reason: str = ""
+    held: bool = False  # T1: logged as held, decided again when the situation changes
+    was_held: bool = False  # T2: the log already holds this (kind, trigger) as held
     tracking_number: str | None = None  # the shipment an event message is about
-    protection_until: datetime | None = None  # extension: the new end of buyer protection
+    next_update_at: datetime | None = None  # D1: the date it promises to write again
+    protection_until: datetime | None = None  # S2, X1
+    expected_by: datetime | None = None  # when the parcel is expected, if still ahead
+    send_after: datetime | None = None  # B1, B2: not before this
+    note: str = ""  # for staff: why it waits (B1, B2)
 
 
 @dataclass(frozen=True, slots=True)
 class Withdrawal:
-    """A pending outreach that must not go out any more."""
+    """A pending outreach that must not go out any more (or not yet: `hold`, W4)."""
 
     kind: Kind
     trigger: str
     reason: str
+    hold: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     intents: tuple[Intent, ...] = ()
     withdrawals: tuple[Withdrawal, ...] = ()
-    # F1: tracking numbers whose fresh answer the stages due now wait for.
-    awaiting_tracking: tuple[str, ...] = ()
+    awaiting_tracking: tuple[str, ...] = ()  # F1: numbers whose fresh answer is awaited
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """`decide()` and `next_decision_at()` for the same arguments."""
+
+    decision: Decision
+    next_at: datetime | None
 
 
 # --- Reading the tracking ----------------------------------------------------------------------
@@ -289,37 +362,28 @@ class _Run:
     ended_at: datetime | None  # None: the shipment is still in this state
 
 
-# Time order; a Status is a str, so it sorts by its value. An attrgetter, not a function: it
-# runs for every event of every order decided.
-_event_order = attrgetter("occurred_at", "status", "raw_code", "description")
-_status_of = attrgetter("status")
+def _event_order(event: EventFacts) -> tuple[datetime, str, str, str]:
+    return (event.occurred_at, event.status.value, event.raw_code, event.description)
 
 
 class _Parcel:
-    """A shipment with its events in time order and the episodes read from them."""
-
-    __slots__ = ("_statuses", "current", "delivered", "events", "facts", "has_episodes",
-                 "last_event", "never_found", "number", "on_its_way")  # fmt: skip
+    """A shipment with its events in time order, and what the rules read from them."""
 
     def __init__(self, facts: ShipmentFacts) -> None:
         self.facts = facts
         self.number = facts.tracking_number
-        self.events = events = tuple(sorted(facts.events, key=_event_order))
-        self.last_event: EventFacts | None = events[-1] if events else None
+        self.events = tuple(sorted(facts.events, key=_event_order))
+        self.last_event = self.events[-1] if self.events else None
         current = facts.status
-        if current is None and events:
-            current = events[-1].status
-        self.current: Status | None = current
-        self._statuses = statuses = frozenset(map(_status_of, events))
+        if current is None and self.last_event is not None:
+            current = self.last_event.status
+        self.current = current
         self.on_its_way = current not in _NOT_ON_ITS_WAY
         self.delivered = current is Status.DELIVERED
-        self.never_found = not events and current in (None, Status.NOT_FOUND)
-        # Whether any event is in an episode state (E1): most parcels only ever move on.
-        self.has_episodes = not statuses.isdisjoint(_EPISODE_STATUSES)
+        self.never_found = not self.events and current in (None, Status.NOT_FOUND)
 
     def runs(self, group: frozenset[Status]) -> list[_Run]:
-        if self._statuses.isdisjoint(group):
-            return []  # the common case (a parcel in transit): no episode of this kind
+        """The episodes of this parcel in `group`'s statuses, oldest first."""
         runs: list[_Run] = []
         events = self.events
         i = 0
@@ -343,12 +407,31 @@ class _Parcel:
     def delivered_at(self) -> datetime | None:
         if not self.delivered:
             return None
-        runs = self.runs(_DELIVERED)
+        runs = self.runs(frozenset({Status.DELIVERED}))
         if runs and runs[-1].ended_at is None:
             return runs[-1].start.occurred_at
-        if self.events:
-            return self.events[-1].occurred_at
+        if self.last_event is not None:
+            return self.last_event.occurred_at
         return self.facts.first_polled_at
+
+
+def situation_of(parcels: Sequence[_Parcel]) -> Situation:
+    """The buyer's situation: the first row of the table in the module docstring that matches."""
+    if parcels and all(p.delivered for p in parcels):
+        return Situation.DELIVERED
+    out = [p for p in parcels if not p.delivered]
+    statuses = {p.current for p in out}
+    if Status.CUSTOMS_PAYMENT_DUE in statuses:
+        return Situation.AWAITING_CUSTOMS_PAYMENT
+    if Status.DELIVERY_FAILURE in statuses:
+        return Situation.DELIVERY_FAILED
+    if Status.AVAILABLE_FOR_PICKUP in statuses:
+        return Situation.AT_PICKUP_POINT
+    if not parcels or any(p.on_its_way and not p.never_found for p in out):
+        return Situation.ON_ITS_WAY
+    if any(p.never_found for p in out):
+        return Situation.NEVER_FOUND
+    return Situation.RETURNING
 
 
 def customs_pause(shipments: Iterable[ShipmentFacts], now: datetime) -> timedelta:
@@ -358,10 +441,11 @@ def customs_pause(shipments: Iterable[ShipmentFacts], now: datetime) -> timedelt
 
 
 def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta, bool]:
+    """S3: the pause so far, and whether it is still running (the refund day then slides)."""
     spans: list[tuple[datetime, datetime]] = []
     running = False
     for parcel in parcels:
-        for run in parcel.runs(_PAYMENT_DUE):
+        for run in parcel.runs(frozenset({Status.CUSTOMS_PAYMENT_DUE})):
             start = run.start.occurred_at
             end = now if run.ended_at is None else min(run.ended_at, now)
             if run.ended_at is None and start <= now:
@@ -369,8 +453,6 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
             if end > start:
                 spans.append((start, end))
     total = timedelta(0)
-    if not spans:
-        return total, running  # the common case: no customs payment asked
     cursor: datetime | None = None
     for start, end in sorted(spans):
         if cursor is not None and start < cursor:
@@ -384,102 +466,31 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
 # --- The order as a whole ----------------------------------------------------------------------
 
 
-# A reason, formatted only if its intent is produced: most dues of an evaluation lie in the future
-# and only set the next wake time, and formatting dates is most of a rule's cost.
-_Reason = Callable[[], str]
-
-
-@dataclass(slots=True)  # not frozen, which makes building one 5x slower; never mutated: `replace`
+@dataclass(frozen=True, slots=True)
 class _Due:
-    """A rule's answer before catch-up: what, when, why."""
+    """A rule's answer: what, when, why (formatted only if produced), and what it will say."""
 
     kind: Kind
     trigger: str
     due_at: datetime
-    reason: _Reason
-    skip_reason: str = ""
-    tracking_number: str | None = None
+    why: Callable[[], str]
+    skip: str = ""  # logged as skipped, never sent
+    hold: str = ""  # logged as held (T1)
+    number: str | None = None  # the shipment an event message is about
     protection_until: datetime | None = None
+    next_update_at: datetime | None = None  # when a rule fixes the promised date itself (D1)
     moving: bool = False  # due_at slides with the clock (the customs pause is running)
-
-    def skipped(self, skip_reason: str) -> _Due:
-        """This due with a skip reason: `dataclasses.replace` costs ten times more."""
-        return _Due(self.kind, self.trigger, self.due_at, self.reason, skip_reason,
-                    self.tracking_number, self.protection_until, self.moving)  # fmt: skip
-
-    def because(self, reason: _Reason) -> _Due:
-        """This due with another reason."""
-        return _Due(self.kind, self.trigger, self.due_at, reason, self.skip_reason,
-                    self.tracking_number, self.protection_until, self.moving)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class _StagePlan:
-    """What S1, S2 and S4 read from the window for one stage, for one promised_days."""
-
-    kind: Kind
-    window_day: int | None  # `stages.<kind>`; None: no day rule for this stage (S1)
-    day: int | None  # the day it falls due by S1, or by S2 the day before protection ends
-    brought: bool  # S2 moved the day
-    stall_brings: bool  # S4: `tracking.stalled_action` is this stage
-
-
-class _WindowPlan:
-    """The window's numbers as the rules use them, worked out once per window and promised_days
-    (`_plan_for`) rather than once per stage per order: reading a pydantic model's fields and
-    deriving the stage days was a fifth of evaluating an order."""
-
-    __slots__ = ("needs_approval", "stages", "stall_limit")
-
-    def __init__(self, window: Window, promised: int) -> None:
-        stages = []
-        for kind in STAGE_KINDS:
-            window_day = window.stage_day(ENUM_VALUE[kind])
-            # S2: the window's day, or the day before this order's own protection ends.
-            brought = kind is Kind.EXTENSION and window_day is not None and window_day >= promised
-            day = max(promised - 1, 0) if brought else window_day
-            stages.append(
-                _StagePlan(
-                    kind,
-                    window_day,
-                    day,
-                    brought,
-                    window.tracking.stalled_action == ENUM_VALUE[kind],
-                )
-            )
-        self.stages = tuple(stages)
-        self.needs_approval = frozenset(
-            kind for kind in Kind if ENUM_VALUE[kind] in window.approval_required
-        )
-        self.stall_limit = window.tracking.stalled_days * DAY  # S4
-
-
-# By the window's identity: hashing a pydantic model hashes every field. The entry holds the
-# window, so its id is not reused while the entry is here.
-_PLANS: dict[tuple[int, int], tuple[Window, _WindowPlan]] = {}
-_PLANS_KEPT = 256
-
-
-def _plan_for(window: Window, promised: int) -> _WindowPlan:
-    entry = _PLANS.get((id(window), promised))
-    if entry is not None:
-        return entry[1]
-    if len(_PLANS) >= _PLANS_KEPT:
-        _PLANS.clear()
-    plan = _WindowPlan(window, promised)
-    _PLANS[(id(window), promised)] = (window, plan)
-    return plan
 
 
 class _Case:
-    """Everything the rules look at, computed once."""
+    """Everything the rules look at, read once from the order, its tracking and its log."""
 
     def __init__(
         self,
         order: OrderFacts,
         shipments: Sequence[ShipmentFacts],
         window: Window,
-        logged: Sequence[LoggedOutreach],
+        logged: Iterable[LoggedOutreach],
         now: datetime,
     ) -> None:
         self.order = order
@@ -487,116 +498,57 @@ class _Case:
         self.now = now
         self.shipped = order.shipped_at
         self.promised = order.promised_days or window.promised_days
-        self.plan = _plan_for(window, self.promised)
-        self.parcels = parcels = [_Parcel(s) for s in shipments]
-        self._read_log(logged)
-        self.pause, self.pause_running = _customs_pause(parcels, now)
-        # One walk over the parcels for the order-level facts (an order has one or two).
-        all_delivered = bool(parcels)
-        any_on_its_way = not parcels
-        never_found: list[_Parcel] = []
-        # The latest event of any parcel (the first parcel's on a tie), for the reasons.
-        latest: tuple[_Parcel, EventFacts] | None = None
-        # S4: when the earliest stalled shipment crossed `stalled_days` without news.
-        stall: tuple[datetime, _Parcel] | None = None
-        limit = self.plan.stall_limit
-        # The shipment on its way answered longest ago (the first on a tie) and its answer:
-        # `stale_for(moment)` finds some shipment exactly when that answer is before `moment`, and
-        # this shipment is then the one of them answered longest ago.
-        oldest: datetime | None = None
-        oldest_answered: _Parcel | None = None
-        for p in parcels:
-            if not p.delivered:
-                all_delivered = False
-            if p.on_its_way:
-                any_on_its_way = True
-                answered = p.facts.answered_at
-                if answered is not None and (oldest is None or answered < oldest):
-                    oldest, oldest_answered = answered, p
-            if p.never_found:
-                never_found.append(p)
-            last = p.last_event
-            if last is None:
-                continue
-            if latest is None or last.occurred_at > latest[1].occurred_at:
-                latest = (p, last)
-            if p.on_its_way and p.current not in _WAITING_ON_BUYER:
-                crossed = last.occurred_at + limit
-                if stall is None or crossed < stall[0]:
-                    stall = (crossed, p)
-        self.all_delivered = all_delivered
-        self.any_on_its_way = any_on_its_way
-        self.never_found = never_found
-        self.latest_event = latest
-        self.stall = stall
-        self.oldest_answered = oldest_answered
-        self._tracking_phrase: str | None = None
-        # The answers of rules that read no log, shared with re-logged copies (see `relogged`).
-        self._tracking_dues: dict[Callable[[_Case], list[_Due]], list[_Due]] = {}
+        self.parcels = [_Parcel(s) for s in shipments]
+        self.situation = situation_of(self.parcels)
+        self.pause, self.pause_running = _customs_pause(self.parcels, now)
+        self.never_found = [p for p in self.parcels if p.never_found]
+        self.any_on_its_way = not self.parcels or any(p.on_its_way for p in self.parcels)
+        self.stall = _stall(self.parcels, window.tracking.stalled_days * DAY)
+        with_events = [p for p in self.parcels if p.last_event is not None]
+        latest = max(with_events, key=lambda p: p.last_event.occurred_at, default=None)  # type: ignore[union-attr]
+        self.latest = latest
+        self.read_log(logged)
 
-    def relogged(self, logged: Iterable[LoggedOutreach]) -> _Case:
-        """The same order and tracking with another log, without reading the tracking again."""
-        case = _Case.__new__(_Case)  # a shallow copy; copy.copy costs several times more
+    def read_log(self, logged: Iterable[LoggedOutreach]) -> None:
+        self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
+        self.offer_live = self.live(Kind.REFUND_OFFER) is not None  # P2
+
+    def with_log(self, logged: Iterable[LoggedOutreach]) -> _Case:
+        """The same order and tracking with another log."""
+        case = _Case.__new__(_Case)
         case.__dict__.update(self.__dict__)
-        case._read_log(logged)
+        case.read_log(logged)
         return case
-
-    def forget(self) -> None:
-        """Drop the rules' answers (this case's and its copies'): their reasons' closures refer to
-        the case, a cycle only the garbage collector would free, thousands of objects a second."""
-        self._tracking_dues.clear()
-
-    def from_tracking(self, rule: Callable[[_Case], list[_Due]]) -> list[_Due]:
-        """`rule(self)` for a rule that reads no log, computed once for this case and its
-        re-logged copies."""
-        dues = self._tracking_dues.get(rule)
-        if dues is None:
-            dues = self._tracking_dues[rule] = rule(self)
-        return dues
-
-    # Order-level facts
 
     def live(self, kind: Kind, trigger: str = STAGE_TRIGGER) -> LoggedOutreach | None:
         entry = self.logged.get((kind, trigger))
         return entry if entry is not None and entry.state not in DEAD_STATES else None
 
-    def _read_log(self, logged: Iterable[LoggedOutreach]) -> None:
-        self.logged = {(entry.kind, entry.trigger): entry for entry in logged}
-        # A refund offer is logged and was not rejected, withdrawn or skipped (P2).
-        self.offer_live = False
-        for entry in self.logged.values():
-            if entry.kind is Kind.REFUND_OFFER and entry.state not in DEAD_STATES:
-                self.offer_live = True
-                break
+    def at_day(self, day: int) -> datetime:
+        return self.shipped + day * DAY
 
     def day(self, moment: datetime) -> int:
         return (moment - self.shipped) // DAY
 
-    def at_day(self, day: int) -> datetime:
-        return self.shipped + day * DAY
-
-    @property
     def tracking_phrase(self) -> str:
         """`last event 12 days ago: 'Encaminhado...' in CURITIBA`, for staff reading the log."""
-        if self._tracking_phrase is None:
-            latest = self.latest_event
-            if latest is None:
-                phrase = "no tracking event yet"
-            else:
-                parcel, event = latest
-                phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
-                if len(self.parcels) > 1:
-                    phrase += f" ({parcel.number})"
-            self._tracking_phrase = phrase
-        return self._tracking_phrase
+        if self.latest is None or self.latest.last_event is None:
+            return "no tracking event yet"
+        event = self.latest.last_event
+        phrase = f"last event {_ago(self.now - event.occurred_at)}: {_event_text(event)}"
+        if len(self.parcels) > 1:
+            phrase += f" ({self.latest.number})"
+        return phrase
 
-    def stale_for(self, moment: datetime) -> list[_Parcel]:
-        """Shipments on their way whose carrier last answered before `moment` (F1)."""
-        return [
-            p
-            for p in self.parcels
-            if p.on_its_way and p.facts.answered_at is not None and p.facts.answered_at < moment
-        ]
+
+def _stall(parcels: Sequence[_Parcel], limit: timedelta) -> tuple[datetime, _Parcel] | None:
+    """S4: when the earliest stalled shipment crossed the threshold without news, and which."""
+    stalls = [
+        (p.last_event.occurred_at + limit, p)
+        for p in parcels
+        if p.last_event is not None and p.on_its_way and p.current not in _WAITING_ON_BUYER
+    ]
+    return min(stalls, key=lambda s: s[0], default=None)
 
 
 def _ago(delta: timedelta) -> str:
@@ -607,16 +559,15 @@ def _ago(delta: timedelta) -> str:
 
 
 def _event_text(event: EventFacts) -> str:
-    text = repr(event.description) if event.description else ENUM_VALUE[event.status]
+    text = repr(event.description) if event.description else event.status.value
     if event.location:
         text += f" in {event.location}"
     return text
 
 
 def ymd(moment: datetime) -> str:
-    """`moment` as YYYY-MM-DD, for reasons and notes: isoformat is the same text as strftime's
-    %Y-%m-%d from year 1000 on, several times faster."""
-    return moment.date().isoformat() if moment.year >= 1000 else moment.strftime("%Y-%m-%d")
+    """`moment` as YYYY-MM-DD, for reasons and notes."""
+    return moment.strftime("%Y-%m-%d")
 
 
 def _stamp(moment: datetime) -> str:
@@ -628,126 +579,79 @@ def _days(delta: timedelta) -> str:
     return f"{days:.0f}" if days == int(days) else f"{days:.1f}"
 
 
-# --- The rules ---------------------------------------------------------------------------------
-
-
-def _stage_dues(case: _Case) -> list[_Due]:
-    """S1-S6, P1, P2: each stage with the earliest moment some rule makes it due."""
-    if not case.any_on_its_way or case.all_delivered or case.offer_live:
-        return []
-    logged = case.logged
-    if not logged:
-        return case.from_tracking(_stage_answers)  # nothing logged to take out or supersede
-    dues: list[_Due] = []
-    # The live ladder entries, lowest rung first, looked up once for the four stages.
-    ladder = [(rank, entry) for higher, rank in LADDER_RANK.items() if (entry := case.live(higher))]
-    for due in case.from_tracking(_stage_answers):
-        if (due.kind, STAGE_TRIGGER) in logged:
-            continue
-        superseded = _superseded_by(ladder, due.kind) if ladder else None
-        if superseded is not None:
-            due = due.skipped(f"superseded: {superseded.kind} was already logged for this order")
-        dues.append(due)
-    return dues
+# --- Stage rules (S1-S8, X1) -------------------------------------------------------------------
 
 
 def _stage_answers(case: _Case) -> list[_Due]:
-    """S1-S5 for every stage that falls due at all (they read no log), in STAGE_KINDS order."""
-    return [due for plan in case.plan.stages if (due := _stage_due(case, plan)) is not None]
+    """S1-S5 for every stage that falls due at all, read from the window and the tracking only."""
+    return [due for kind, key in STAGES if (due := _stage_due(case, kind, key)) is not None]
 
 
-# The rule that set a stage's moment (`_stage_due`), for its reason.
-_BY_DAY, _BY_STALL, _BY_NOT_FOUND = 1, 2, 3
-
-
-def _stage_due(case: _Case, plan: _StagePlan) -> _Due | None:
-    """S1-S5 for one stage: the earliest moment some rule makes it due.
-
-    Three rules can set the moment: the window's day (S1, S2, S3), a stall (S4) and tracking never
-    found (S5); the first of the earliest wins. Only the winner's reason is built, and only when
-    the stage is produced: this runs for every stage of every order decided.
-    """
-    kind = plan.kind
+def _stage_due(case: _Case, kind: Kind, key: str) -> _Due | None:
+    """S1-S5 for one stage: the earliest moment the day, a stall or a number never found sets."""
+    window_day = case.window.stage_day(key)
+    day = window_day
+    brought = False
+    if kind is Kind.EXTEND_PROTECTION and day is not None and day >= case.promised:
+        day, brought = max(case.promised - 1, 0), True  # S2: the day before protection ends
     refund = kind is Kind.REFUND_OFFER
-    due_at: datetime | None = None
-    rule = 0
-    if plan.day is not None:
-        due_at = case.at_day(plan.day)
-        if refund and case.pause:
-            due_at += case.pause
-        rule = _BY_DAY
+    pause = case.pause if refund else timedelta(0)
+    candidates: list[tuple[datetime, Callable[[], str]]] = []
+    if day is not None:
+        label = f"{case.order.country} {key} at {window_day}"
+        if brought:
+            label += f", brought to day {day}: this order's protection ends on day {case.promised}"
+        candidates.append((case.at_day(day) + pause, lambda: _day_reason(case, label, pause)))
     stall = case.stall
-    if (
-        stall is not None
-        and plan.stall_brings
-        and (due_at is None or stall[0] < due_at)
-        and _confirmed(case)
-    ):
-        due_at, rule = stall[0], _BY_STALL
+    if stall is not None and case.window.tracking.stalled_action == key and _confirmed(case):
+        candidates.append((stall[0], lambda: _stall_reason(case, key, day)))
     if refund and case.never_found:
-        found_at = case.at_day(case.window.tracking.not_found_refund_days) + case.pause
-        if due_at is None or found_at < due_at:
-            due_at, rule = found_at, _BY_NOT_FOUND
-    if due_at is None:
+        found_day = case.window.tracking.not_found_refund_days
+        candidates.append((case.at_day(found_day) + pause, lambda: _not_found_reason(case)))
+    if not candidates:
         return None
-    # A partial rather than a closure per rule: building one costs no Python call.
-    why = partial(_stage_reason, case, plan, rule)
-    moving = rule != _BY_STALL and refund and case.pause_running
-    if kind is Kind.EXTENSION:
-        return _extension(case, due_at, why, moving)
-    return _Due(kind, STAGE_TRIGGER, due_at, why, moving=moving)
+    due_at, why = min(candidates, key=lambda c: c[0])  # the first of the earliest
+    moving = refund and case.pause_running and not (stall is not None and due_at == stall[0])
+    if kind is Kind.EXTEND_PROTECTION:
+        return _extend_protection(case, due_at, why, moving)
+    return _Due(kind, STAGE_TRIGGER, due_at, lambda: f"{why()}; {case.tracking_phrase()}",
+                moving=moving)  # fmt: skip
 
 
-def _stage_reason(case: _Case, plan: _StagePlan, rule: int) -> str:
-    """Why a stage is due: the rule that set its moment, then the tracking as it stands."""
-    if rule == _BY_DAY:
-        why = _day_reason(case, plan)
-    elif rule == _BY_STALL:
-        why = _stall_reason(case, plan)
-    else:
-        why = _not_found_reason(case)
-    return f"{why}; {case.tracking_phrase}"
+def _day_reason(case: _Case, label: str, pause: timedelta) -> str:
+    """S1-S3: the window's day for the stage."""
+    paused = f"; refund clock paused {_days(pause)} days while customs payment was due"
+    return f"day {case.day(case.now)} after shipment ({label}){paused if pause else ''}"
 
 
-def _paused(case: _Case, kind: Kind) -> str:
-    if kind is Kind.REFUND_OFFER and case.pause:
-        return f"; refund clock paused {_days(case.pause)} days while customs payment was due"
-    return ""
-
-
-def _day_reason(case: _Case, plan: _StagePlan) -> str:
-    """S1, S2: the window's day for the stage."""
-    label = f"{case.order.country} {plan.kind} at {plan.window_day}"
-    if plan.brought:
-        label += f", brought to day {plan.day}: this order's protection ends on day {case.promised}"
-    return f"day {case.day(case.now)} after shipment ({label}){_paused(case, plan.kind)}"
-
-
-def _stall_reason(case: _Case, plan: _StagePlan) -> str:
+def _stall_reason(case: _Case, key: str, day: int | None) -> str:
     """S4: the stall that brought the stage forward."""
     assert case.stall is not None
     crossed, parcel = case.stall
-    last = parcel.last_event
-    assert last is not None
-    return (
+    assert parcel.last_event is not None
+    reason = (
         f"stalled: no new event on {parcel.number} for {case.window.tracking.stalled_days} days "
-        f"since {ymd(last.occurred_at)} (threshold crossed {ymd(crossed)}), {plan.kind} "
+        f"since {ymd(parcel.last_event.occurred_at)} (threshold crossed {ymd(crossed)}), {key} "
         "brought forward"
-        + (f" from day {plan.day}" if plan.day is not None else "")
-        + (
-            "; the carrier stopped reporting, so our data may be stale"
-            if parcel.current is Status.EXPIRED
-            else ""
-        )
     )
+    if day is not None:
+        reason += f" from day {day}"
+    if parcel.current is Status.EXPIRED:
+        reason += "; the carrier stopped reporting, so our data may be stale"
+    return reason
 
 
 def _not_found_reason(case: _Case) -> str:
     """S5: tracking never found."""
+    paused = (
+        f"; refund clock paused {_days(case.pause)} days while customs payment was due"
+        if case.pause
+        else ""
+    )
     return (
         f"tracking never found: {', '.join(p.number for p in case.never_found)} has no event "
         f"{case.window.tracking.not_found_refund_days} days after shipment "
-        f"({case.order.country} not_found_refund_days){_paused(case, Kind.REFUND_OFFER)}"
+        f"({case.order.country} not_found_refund_days){paused}"
     )
 
 
@@ -760,64 +664,139 @@ def _confirmed(case: _Case) -> bool:
     return answered is None or answered >= crossed or case.now < crossed + STALE_GRACE
 
 
-def _extension(case: _Case, due_at: datetime, why: _Reason, moving: bool) -> _Due:
-    """S2: the new protection end, and no extension once protection has run out."""
+def _extend_protection(case: _Case, due_at: datetime, why: Callable[[], str], moving: bool) -> _Due:
+    """S2: the action, with the date it extends protection to."""
     ends = case.at_day(case.promised)
     until = ends + case.window.extension_days * DAY
+    skip = ""
+    if not case.order.has_protection:
+        skip = "this order's marketplace has no buyer protection to extend"
+    elif case.now >= ends:
+        skip = f"protection already ended on {ymd(ends)}"
     return _Due(
-        Kind.EXTENSION,
+        Kind.EXTEND_PROTECTION,
         STAGE_TRIGGER,
         due_at,
-        partial(_extended, case, why, until),
-        f"protection already ended on {ymd(ends)}" if case.now >= ends else "",
-        None,
-        until,
-        moving,
+        lambda: (
+            f"{why()}; {case.tracking_phrase()}; extend protection by "
+            f"{case.window.extension_days} days to {ymd(until)}"
+        ),
+        skip=skip,
+        protection_until=until,
+        moving=moving,
     )
 
 
-def _extended(case: _Case, why: _Reason, until: datetime) -> str:
-    return f"{why()}; protection extended by {case.window.extension_days} days to {ymd(until)}"
+def _stage_dues(case: _Case, answers: list[_Due]) -> list[_Due]:
+    """S1-S6, P1: the stages not logged yet, a rung below a logged one skipped as superseded."""
+    if not case.any_on_its_way or case.situation is Situation.DELIVERED:
+        return []
+    dues = []
+    for due in answers:
+        if _logged(case, due):
+            continue
+        rank = LADDER_RANK.get(due.kind, 0)
+        higher = [k for k, r in LADDER_RANK.items() if r > rank and case.live(k)] if rank else []
+        if higher:
+            due = replace(due, skip=f"superseded: {higher[0]} was already logged for this order")
+        dues.append(due)
+    return dues
 
 
-def _superseded_by(
-    ladder: Sequence[tuple[int, LoggedOutreach]], kind: Kind
-) -> LoggedOutreach | None:
-    """The first live entry of `ladder` on a higher rung than `kind` (S6)."""
-    rank = LADDER_RANK.get(kind)
-    if rank is None:
-        return None
-    for higher_rank, entry in ladder:
-        if higher_rank > rank:
-            return entry
-    return None
+def _extension_message(case: _Case) -> list[_Due]:
+    """X1: the buyer hears of the extension once it is done, with the date it was done to."""
+    action = case.logged.get((Kind.EXTEND_PROTECTION, STAGE_TRIGGER))
+    if action is None or action.state is not OutreachState.SENT:
+        return []
+    ends = case.at_day(case.promised)
+    until = action.protection_until or ends + case.window.extension_days * DAY
+    confirmed = action.sent_at or action.due_at
+    return [
+        _Due(
+            Kind.EXTENSION,
+            STAGE_TRIGGER,
+            confirmed,
+            lambda: f"protection extended to {ymd(until)}, confirmed on {ymd(confirmed)}",
+            skip=f"the extended protection already ended on {ymd(until)}"
+            if case.now >= until
+            else "",
+            protection_until=until,
+        )
+    ]
 
 
 def _followup_dues(case: _Case) -> list[_Due]:
-    """S8."""
+    """S8: a week after the offer went out; held while its send is of unknown outcome."""
     offer = case.logged.get((Kind.REFUND_OFFER, STAGE_TRIGGER))
-    if offer is None or offer.state is not OutreachState.SENT or case.all_delivered:
+    if offer is None or case.situation is Situation.DELIVERED:
         return []
-    sent = offer.sent_at or offer.due_at
+    if offer.state is OutreachState.SENT:
+        sent = offer.sent_at or offer.due_at
+        return [
+            _Due(
+                Kind.REFUND_FOLLOWUP,
+                STAGE_TRIGGER,
+                sent + REFUND_FOLLOWUP_DAYS * DAY,
+                lambda: (
+                    f"refund offer sent {ymd(sent)}, {REFUND_FOLLOWUP_DAYS} days without "
+                    f"delivery; {case.tracking_phrase()}"
+                ),
+            )
+        ]
+    if offer.state is OutreachState.NEEDS_REVIEW:
+        made = offer.created_at
+        return [
+            _Due(
+                Kind.REFUND_FOLLOWUP,
+                STAGE_TRIGGER,
+                made + REFUND_FOLLOWUP_DAYS * DAY,
+                lambda: f"refund offer made {ymd(made)}",
+                hold="held: whether the refund offer went out is unknown (needs review); "
+                "decided once staff mark it sent or retry it",
+            )
+        ]
+    return []
+
+
+def _promise_dues(case: _Case) -> list[_Due]:
+    """K1: the last sent buyer message promised a date, and nothing went to the buyer since."""
+    promises = [
+        e
+        for e in case.logged.values()
+        if e.state is OutreachState.SENT and e.next_update_at is not None
+        and e.kind.audience is Audience.BUYER
+    ]  # fmt: skip
+    if not promises or case.situation is Situation.DELIVERED:
+        return []
+    promise = max(promises, key=lambda e: (e.created_at, e.sent_at or e.created_at))
+    kept = any(
+        e.created_at > promise.created_at and e.state in GOING_STATES
+        and e.kind.audience is Audience.BUYER
+        for e in case.logged.values()
+    )  # fmt: skip
+    if kept:
+        return []
+    at = promise.next_update_at
+    assert at is not None
     return [
         _Due(
-            Kind.REFUND_FOLLOWUP,
-            STAGE_TRIGGER,
-            sent + REFUND_FOLLOWUP_DAYS * DAY,
+            Kind.PROMISED_UPDATE,
+            f"promise@{ymd(at)}",
+            at,
             lambda: (
-                f"refund offer sent {ymd(sent)}, {REFUND_FOLLOWUP_DAYS} days without "
-                f"delivery; {case.tracking_phrase}"
+                f"{promise.kind} promised to write again on {ymd(at)}; {case.tracking_phrase()}"
             ),
         )
     ]
 
 
+# --- Event rules (E1-E6, R1) -------------------------------------------------------------------
+
+
 def _episode_dues(case: _Case) -> list[_Due]:
-    """E1-E3."""
+    """E1-E3, R1."""
     dues: list[_Due] = []
     for parcel in case.parcels:
-        if not parcel.has_episodes:
-            continue
         for kind, group, what in EPISODE_MESSAGES:
             for run in parcel.runs(group):
                 dues += _run_dues(case, parcel, kind, what, run)
@@ -825,13 +804,13 @@ def _episode_dues(case: _Case) -> list[_Due]:
 
 
 def _run_dues(case: _Case, parcel: _Parcel, kind: Kind, what: str, run: _Run) -> list[_Due]:
-    """E1, E2 for one episode."""
+    """E1, E2, R1 for one episode."""
     start = run.start.occurred_at
     trigger = f"{parcel.number}@{_stamp(start)}"
 
     def reason() -> str:
         text = f"{parcel.number} {what} since {ymd(start)}: {_event_text(run.start)}"
-        if kind is Kind.CUSTOMS_HOLD or kind is Kind.CUSTOMS_PAYMENT_DUE:
+        if kind in (Kind.CUSTOMS_HOLD, Kind.CUSTOMS_PAYMENT_DUE):
             text += f" (customs guidance: {case.window.customs_variant})"
         return text
 
@@ -844,53 +823,67 @@ def _run_dues(case: _Case, parcel: _Parcel, kind: Kind, what: str, run: _Run) ->
             start + reminder_days * DAY,
             run,
             lambda: (
-                f"{parcel.number} still waiting for pickup after {reminder_days} "
-                f"days (since {ymd(start)})"
+                f"{parcel.number} still waiting for pickup after {reminder_days} days "
+                f"(since {ymd(start)})"
             ),
             parcel.number,
         )
+    if kind is Kind.RETURNED_TO_SENDER and run.ended_at is None:
+        dues += _returned_offer(case, parcel, start)
     return dues
 
 
 def _episode_due(
-    kind: Kind, trigger: str, due_at: datetime, run: _Run, reason: _Reason, number: str
+    kind: Kind,
+    trigger: str,
+    due_at: datetime,
+    run: _Run,
+    reason: Callable[[], str],
+    number: str,
 ) -> list[_Due]:
     if run.ended_at is None:
-        return [_Due(kind, trigger, due_at, reason, tracking_number=number)]
-    if due_at < run.ended_at:
-        return [
-            _Due(
-                kind,
-                trigger,
-                due_at,
-                reason,
-                skip_reason=f"already over: the parcel moved on on {ymd(run.ended_at)} "
-                "before this was sent",
-                tracking_number=number,
-            )
-        ]
+        return [_Due(kind, trigger, due_at, reason, number=number)]
+    if due_at < run.ended_at:  # E3
+        skip = f"already over: the parcel moved on on {ymd(run.ended_at)} before this was sent"
+        return [_Due(kind, trigger, due_at, reason, skip=skip, number=number)]
     return []
+
+
+def _returned_offer(case: _Case, parcel: _Parcel, start: datetime) -> list[_Due]:
+    """R1: a parcel coming back needs a person to choose reship or refund: the refund offer,
+    awaiting their choice, is that task in the log."""
+    if case.situation is not Situation.RETURNING:
+        return []
+    return [
+        _Due(
+            Kind.REFUND_OFFER,
+            STAGE_TRIGGER,
+            start,
+            lambda: (
+                f"{parcel.number} is going back to the sender since {ymd(start)}: staff choose "
+                f"reship or refund; the buyer was told a person writes within "
+                f"{STAFF_REPLY.days} days"
+            ),
+        )
+    ]
 
 
 def _delivered_dues(case: _Case) -> list[_Due]:
     """E4."""
-    if not case.all_delivered:
+    if case.situation is not Situation.DELIVERED:
         return []
-    moments = [p.delivered_at() or case.shipped for p in case.parcels]
-    delivered_at = max(moments)
+    delivered_at = max(p.delivered_at() or case.shipped for p in case.parcels)
 
     def reason() -> str:
-        latest = case.latest_event
-        where = f": {_event_text(latest[1])}" if latest is not None else ""
         count = len(case.parcels)
         parcels = "the parcel" if count == 1 else f"all {count} parcels"
-        return f"{parcels} delivered, last on {ymd(delivered_at)}{where}"
+        return f"{parcels} delivered, last on {ymd(delivered_at)}; {case.tracking_phrase()}"
 
     dues = [_Due(Kind.DELIVERED, ORDER_TRIGGER, delivered_at, reason)]
-    confirmed = case.logged.get((Kind.DELIVERED, ORDER_TRIGGER))
-    if confirmed is not None:
+    told = case.logged.get((Kind.DELIVERED, ORDER_TRIGGER))
+    if told is not None and told.state is OutreachState.SENT:
         days = case.window.tracking.review_request_days
-        base = max(delivered_at, confirmed.created_at)
+        base = max(delivered_at, told.sent_at or told.created_at)
         dues.append(
             _Due(
                 Kind.REVIEW_REQUEST,
@@ -903,104 +896,133 @@ def _delivered_dues(case: _Case) -> list[_Due]:
 
 
 def _not_found_dues(case: _Case) -> list[_Due]:
-    """E5, E6 (staff alerts and the buyer notice)."""
+    """E5, E6."""
     dues: list[_Due] = []
-    missing = case.never_found
-    if missing:
-        alert_days = case.window.tracking.not_found_alert_days
-        alert_at = case.at_day(alert_days)
-        for parcel in missing:
+    tracking = case.window.tracking
+    if case.never_found:
+        alert_at = case.at_day(tracking.not_found_alert_days)
+        for parcel in case.never_found:
             why = "never polled yet" if parcel.current is None else "the carrier does not know it"
+            text = (
+                f"{parcel.number}: no tracking event {tracking.not_found_alert_days} days after "
+                f"shipment ({why}); wrong or transfer number, or the parcel failed a security "
+                "check?"
+            )
             dues.append(
                 _Due(
                     Kind.STAFF_TRACKING_NOT_FOUND,
                     parcel.number,
                     alert_at,
-                    _text(
-                        f"{parcel.number}: no tracking event {alert_days} days after shipment "
-                        f"({why}); wrong or transfer number, or the parcel failed a security "
-                        "check?"
-                    ),
-                    tracking_number=parcel.number,
+                    _said(text),
+                    number=parcel.number,
                 )
             )
-        if not case.all_delivered:
+        if case.situation is not Situation.DELIVERED:
+            numbers = ", ".join(p.number for p in case.never_found)
             dues.append(
                 _Due(
                     Kind.TRACKING_NOT_FOUND,
                     ORDER_TRIGGER,
                     alert_at,
                     lambda: (
-                        f"{', '.join(p.number for p in missing)}: no tracking event {alert_days} "
-                        "days after shipment"
+                        f"{numbers}: no tracking event {tracking.not_found_alert_days} days "
+                        "after shipment"
                     ),
+                    # D1: the buyer is told we write again on the not-found refund day.
+                    next_update_at=case.at_day(tracking.not_found_refund_days) + case.pause,
                 )
             )
     for parcel in case.parcels:
-        if parcel.facts.number_warning and not parcel.events and not parcel.delivered:
+        warning = parcel.facts.number_warning
+        if warning and not parcel.events and not parcel.delivered:
             dues.append(
                 _Due(
                     Kind.STAFF_INVALID_TRACKING,
                     parcel.number,
                     case.shipped,
-                    _text(f"tracking number looks wrong: {parcel.facts.number_warning}"),
-                    tracking_number=parcel.number,
+                    _said(f"tracking number looks wrong: {warning}"),
+                    number=parcel.number,
                 )
             )
     return dues
 
 
-def _text(text: str) -> _Reason:
-    """A reason already formatted (a loop's lambda would see only the last parcel)."""
+def _said(text: str) -> Callable[[], str]:
+    """A reason already written (a lambda in a loop would see only the last parcel's)."""
     return lambda: text
 
 
-def _all_dues(case: _Case) -> list[_Due]:
+def _followed_by(why: Callable[[], str], note: str) -> Callable[[], str]:
+    return lambda: why() + note
+
+
+# --- From every rule's answer to what is due now -----------------------------------------------
+
+
+def _logged(case: _Case, due: _Due) -> bool:
+    """P4, T2: logged in any state but held."""
+    entry = case.logged.get((due.kind, due.trigger))
+    return entry is not None and entry.state is not OutreachState.HELD
+
+
+def _all_dues(case: _Case, answers: list[_Due]) -> list[_Due]:
     """Every intent some rule asks for, due or not yet, after the stop rules (P1-P4)."""
     state = case.order.state
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
-        return []
-    dues = [*_stage_dues(case), *_followup_dues(case)]
-    dues += case.from_tracking(_episode_dues)
-    dues += _delivered_dues(case)
-    dues += case.from_tracking(_not_found_dues)
-    if case.offer_live:
+        return []  # P3
+    dues = [
+        *_stage_dues(case, answers),
+        *_extension_message(case),
+        *_followup_dues(case),
+        *_episode_dues(case),
+        *_delivered_dues(case),
+        *_not_found_dues(case),
+        *_promise_dues(case),
+    ]
+    if case.situation is Situation.DELIVERED:  # P1
+        dues = [d for d in dues if d.kind not in DELAY_KINDS]
+    if case.offer_live:  # P2
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
-    if state is OrderState.OPTED_OUT:
-        dues = [d for d in dues if _AUDIENCE[d.kind] is Audience.STAFF]
-    if not case.logged:
-        return dues
-    return [d for d in dues if (d.kind, d.trigger) not in case.logged]
+    if state is OrderState.OPTED_OUT:  # P3
+        dues = [d for d in dues if d.kind.audience is Audience.STAFF]
+    return [d for d in dues if not _logged(case, d)]
 
 
 def _withdrawals(case: _Case) -> list[Withdrawal]:
-    """W1-W3."""
-    if not case.logged:
-        return []  # nothing logged, nothing to withdraw
+    """W1-W4."""
     withdrawals: list[Withdrawal] = []
     open_order = case.order.state is OrderState.OPEN
     for (kind, trigger), entry in sorted(case.logged.items()):
-        if entry.state not in WITHDRAWABLE_STATES or _AUDIENCE[kind] is Audience.STAFF:
+        if entry.state not in WITHDRAWABLE_STATES or kind.audience is Audience.STAFF:
             continue
         if not open_order:
-            reason = f"order is {case.order.state}: nothing more goes to the buyer"
-        elif case.all_delivered and kind in DELAY_KINDS:
-            reason = "every parcel is delivered: delay messages stop"
-        elif kind is Kind.REFUND_OFFER and (moved := _moved_since(case, entry.created_at)):
-            reason = moved
-        else:
-            continue
-        withdrawals.append(Withdrawal(kind, trigger, reason))
+            withdrawals.append(Withdrawal(kind, trigger, f"order is {case.order.state}: "
+                                                         "nothing more goes to the buyer"))  # fmt: skip
+        elif case.situation is Situation.DELIVERED and kind in DELAY_KINDS:
+            withdrawals.append(Withdrawal(kind, trigger, "every parcel is delivered: delay "
+                                                         "messages stop"))  # fmt: skip
+        elif kind is Kind.REFUND_OFFER and entry.state is not OutreachState.HELD:
+            moved = _moved_since(case, entry.created_at)
+            if moved:
+                withdrawals.append(Withdrawal(kind, trigger, moved))
+        elif entry.state is not OutreachState.HELD and _unfit(case, kind, entry):
+            withdrawals.append(
+                Withdrawal(kind, trigger, f"held: {SITUATION_WORDS[case.situation]}", hold=True)
+            )
     return withdrawals
 
 
+def _unfit(case: _Case, kind: Kind, entry: LoggedOutreach) -> bool:
+    """W4: the situation changed under a pending message."""
+    fits = FITS.get(kind)
+    if fits is not None and case.situation not in fits:
+        return True
+    return kind is Kind.PROMISED_UPDATE and entry.situation not in (None, case.situation)
+
+
 def _moved_since(case: _Case, moment: datetime) -> str:
-    newer = [
-        (event, parcel)
-        for parcel in case.parcels
-        for event in parcel.events
-        if event.occurred_at > moment
-    ]
+    """W1: the newest event after `moment`, in words, or "" if the parcel has not moved."""
+    newer = [(e, p) for p in case.parcels for e in p.events if e.occurred_at > moment]
     if not newer:
         return ""
     event, parcel = max(newer, key=lambda ep: ep[0].occurred_at)
@@ -1010,108 +1032,207 @@ def _moved_since(case: _Case, moment: datetime) -> str:
     )
 
 
-_NEEDS_FRESH_TRACKING = frozenset({*STAGE_KINDS, Kind.REFUND_FOLLOWUP})
+_NEEDS_FRESH_TRACKING = frozenset({*STAGE_KINDS, Kind.REFUND_FOLLOWUP, Kind.PROMISED_UPDATE})
 
 
 def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str, ...]]:
-    """F1, F2: hold every stage due now while one waits for a fresh carrier answer (holding only
-    some would let a lower stage out alone, then the higher one after it: a burst); past the
-    grace, let them through with the staleness in their reason."""
-    parcel = case.oldest_answered
-    if parcel is None:
-        return due_now, ()  # no shipment on its way was ever answered: nothing is stale (F1)
-    oldest_answer = parcel.facts.answered_at
+    """F1, F2: every stage-like due waits while one waits for a fresh carrier answer (holding
+    only some would let a lower stage out alone, then the higher one: a burst); past the grace,
+    they go with the staleness in their reason."""
+    answered = [p for p in case.parcels if p.on_its_way and p.facts.answered_at is not None]
+    if not answered:
+        return due_now, ()  # nothing on its way was ever answered: nothing is stale
+    oldest = min(answered, key=lambda p: p.facts.answered_at)  # type: ignore[arg-type, return-value]
+    oldest_answer = oldest.facts.answered_at
     assert oldest_answer is not None
     waits: set[str] = set()
-    stale: list[int] = []  # the dues decided on stale tracking (F2), by index
-    for i, due in enumerate(due_now):
-        # Otherwise some shipment on its way was last answered before the due fell due.
-        if due.kind not in _NEEDS_FRESH_TRACKING or oldest_answer >= due.due_at:
-            continue
-        if case.now < due.due_at + STALE_GRACE:
-            waits.update(p.number for p in case.stale_for(due.due_at))
-        else:
-            stale.append(i)
+    noted: list[_Due] = []
+    for due in due_now:
+        if due.kind in _NEEDS_FRESH_TRACKING and oldest_answer < due.due_at:
+            if case.now < due.due_at + STALE_GRACE:
+                waits.update(p.number for p in answered if p.facts.answered_at < due.due_at)  # type: ignore[operator]
+                continue
+            note = (
+                f"; tracking may be stale: no answer from the carrier for {oldest.number} "
+                f"since {ymd(oldest_answer)}"
+            )
+            due = replace(due, why=_followed_by(due.why, note))
+        noted.append(due)
     if waits:
-        others = [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING]
-        return others, tuple(sorted(waits))
-    if not stale:
-        return due_now, ()
-    # Every stale due names the same shipment: of those answered before it, the one answered
-    # longest ago.
-    note = (
-        f"; tracking may be stale: no answer from the carrier for {parcel.number} "
-        f"since {ymd(oldest_answer)}"
-    )
-    noted = list(due_now)
-    for i in stale:
-        noted[i] = due_now[i].because(partial(_noted, due_now[i].reason, note))
+        return [d for d in due_now if d.kind not in _NEEDS_FRESH_TRACKING], tuple(sorted(waits))
     return noted, ()
-
-
-def _noted(why: _Reason, note: str) -> str:
-    return why() + note
 
 
 def _catch_up(dues: list[_Due]) -> list[_Due]:
     """S6, S7: of the stages due now, produce only the most advanced; skip the rest."""
-    if len(dues) < 2:
-        return dues  # nothing to catch up on
     walk: list[_Due] = []
     for due in sorted(dues, key=lambda d: (d.due_at, _WALK_RANK[d.kind])):
         walk.append(due)
-        if due.kind is Kind.REFUND_OFFER and not due.skip_reason:
+        if due.kind is Kind.REFUND_OFFER and not due.skip:
             break  # later stages are held while the offer is live (P2)
     top = 0
     contenders: list[_Due] = []
     result: list[_Due] = []
     for due in walk:
-        rank = LADDER_RANK.get(due.kind)
-        if due.skip_reason:
+        rank = LADDER_RANK.get(due.kind)  # None: not on the ladder (the extension)
+        if due.skip:
             result.append(due)
         elif rank is not None and rank < top:
-            result.append(due.skipped("superseded by a more advanced stage due too"))
+            result.append(replace(due, skip="superseded by a more advanced stage due too"))
         else:
             contenders.append(due)
             top = max(top, rank or 0)
     if not contenders:
         return result
     chosen = contenders[-1]
-    for due in contenders[:-1]:
-        result.append(
-            due.skipped(
-                f"catch-up: {chosen.kind} (due {ymd(chosen.due_at)}) was due at the "
-                "same evaluation; only the most advanced stage is sent",
-            )
-        )
-    result.append(chosen)
-    return result
+    skip = (
+        f"catch-up: {chosen.kind} (due {ymd(chosen.due_at)}) was due at the same evaluation; "
+        "only the most advanced stage is sent"
+    )
+    return [*result, *(replace(d, skip=skip) for d in contenders[:-1]), chosen]
 
 
-def _intents(case: _Case, due: _Due) -> list[Intent]:
-    kinds = _EXTENSION_KINDS if due.kind is Kind.EXTENSION else (due.kind,)
-    reason = due.reason()
-    needs_approval = case.plan.needs_approval
-    # Positional: keywords cost a third more, for ten fields (in Intent's order).
-    return [
-        Intent(
-            kind,
-            due.trigger,
-            due.due_at,
-            kind in needs_approval,
-            reason,
-            _AUDIENCE[kind],
-            bool(due.skip_reason),
-            due.skip_reason,
-            due.tracking_number,
-            due.protection_until,
+def _missed(case: _Case, due: _Due) -> _Due:
+    """M1: old news from before the order was first seen is logged, not sent."""
+    seen = case.order.first_seen_at
+    if seen is None or due.kind not in _MISSED_IF_OLD or due.due_at >= seen - MISSED_GRACE:
+        return due
+    return replace(
+        due,
+        skip=f"missed: happened on {ymd(due.due_at)}, before parcelwatch first saw the order "
+        f"on {ymd(seen)}",
+    )
+
+
+def _situation_hold(case: _Case, due: _Due) -> _Due | None:
+    """T1, T2: hold a due whose kind does not fit the situation; None when it is held already."""
+    fits = FITS.get(due.kind)
+    if not due.skip and not due.hold and fits is not None and case.situation not in fits:
+        due = replace(
+            due, hold=f"held: {SITUATION_WORDS[case.situation]}; decided again when that changes"
         )
-        for kind in kinds
+    entry = case.logged.get((due.kind, due.trigger))
+    if due.hold and entry is not None and entry.state is OutreachState.HELD:
+        return None  # still held, nothing to write
+    return due
+
+
+def _next_update(case: _Case, after: datetime) -> datetime:
+    """D1: the window day of the next ladder stage still to come while the parcel is on its way,
+    else UPDATE_EVERY later. The window's days, not a stall's guess: a stage that comes sooner
+    writes sooner, and one held on its day leaves the promised update (K1) to keep the date."""
+    soonest = after + MIN_PROMISE_AHEAD
+    ahead = []
+    for kind, key in STAGES if case.situation is Situation.ON_ITS_WAY else ():
+        day = case.window.stage_day(key)
+        if kind in LADDER_RANK and day is not None and case.live(kind) is None:
+            moment = case.at_day(day) + (case.pause if kind is Kind.REFUND_OFFER else timedelta(0))
+            if moment >= soonest:
+                ahead.append(moment)
+    return min(ahead, default=after + UPDATE_EVERY)
+
+
+def _counted_moments(case: _Case) -> list[datetime]:
+    """B2: when each buyer message the budget counts went out, or is to go out."""
+    return sorted(
+        e.sent_at or max(e.created_at, e.send_after or e.created_at)
+        for e in case.logged.values()
+        if e.kind.audience is Audience.BUYER and e.kind not in URGENT_KINDS
+        and e.state in GOING_STATES
+    )  # fmt: skip
+
+
+def _budget_allows_at(moments: list[datetime], budget: Budget, earliest: datetime) -> datetime:
+    """B2: the first moment from `earliest` at which one more message fits the budget."""
+    span = budget.days * DAY
+    for at in sorted([earliest, *(m + span for m in moments)]):
+        if at >= earliest and sum(at - span < m <= at for m in moments) < budget.messages:
+            return at
+    return earliest  # unreachable: past the last moment's span nothing is counted
+
+
+def _calm(case: _Case, due_now: list[_Due]) -> list[tuple[_Due, datetime, str]]:
+    """B1, B2: each due with the moment it may go out and, if that is later, why; a promised
+    update that another message keeps is left out."""
+    now = case.now
+    # What waits for a person's approval goes when they approve, not in this pass.
+    sendable = [
+        d
+        for d in due_now
+        if d.kind.audience is Audience.BUYER
+        and not (d.skip or d.hold or d.kind.value in case.window.approval_required)
     ]
+    waits: dict[int, tuple[datetime, str]] = {}
+    dropped: set[int] = set()
+    if sendable:
+        budget = case.window.budget
+        moments = _counted_moments(case)
+        allowed = {
+            id(d): now if d.kind in URGENT_KINDS else _budget_allows_at(moments, budget, now)
+            for d in sendable
+        }
+        queue = sorted(
+            sendable,
+            key=lambda d: (allowed[id(d)], d.kind is Kind.PROMISED_UPDATE,
+                           d.kind not in URGENT_KINDS, d.due_at),
+        )  # fmt: skip
+        previous: datetime | None = None
+        for due in queue:
+            at, note = allowed[id(due)], ""
+            if at > now:
+                note = _budget_note(budget, at)
+            if previous is not None:
+                if due.kind is Kind.PROMISED_UPDATE and previous == now:
+                    dropped.add(id(due))  # the message going now keeps the promise
+                    continue
+                if at < previous + SPACING:
+                    at = previous + SPACING
+                    note = f"waits until {ymd(at)}: one message to a buyer at a time"
+                if due.kind not in URGENT_KINDS:
+                    at = _budget_allows_at(moments, budget, at)
+            if due.kind not in URGENT_KINDS:
+                moments = sorted([*moments, at])
+            waits[id(due)] = (at, note)
+            previous = at
+    return [(d, *waits.get(id(d), (now, ""))) for d in due_now if id(d) not in dropped]
 
 
-# S2: the extension is a marketplace action and a buyer message.
-_EXTENSION_KINDS = (Kind.EXTEND_PROTECTION, Kind.EXTENSION)
+def _budget_note(budget: Budget, at: datetime) -> str:
+    return (
+        f"waits until {ymd(at)}: {budget.messages} buyer messages in {budget.days} days already "
+        "(budget)"
+    )
+
+
+def _intents(case: _Case, due: _Due, send_at: datetime, note: str) -> Intent:
+    """What is logged for a due: its state, reason and the dates the buyer will read."""
+    kind = due.kind
+    expected = case.at_day(case.promised) + case.pause
+    next_update = due.next_update_at
+    if kind is Kind.RETURNED_TO_SENDER:
+        next_update = send_at + STAFF_REPLY
+    elif next_update is None and kind in _PROMISING:
+        next_update = _next_update(case, send_at)
+    entry = case.logged.get((kind, due.trigger))
+    return Intent(
+        kind=kind,
+        trigger=due.trigger,
+        due_at=due.due_at,
+        needs_approval=kind.value in case.window.approval_required,
+        reason=due.why(),
+        audience=kind.audience,
+        situation=case.situation,
+        skipped=bool(due.skip),
+        skip_reason=due.skip,
+        held=bool(due.hold),
+        was_held=entry is not None and entry.state is OutreachState.HELD,
+        tracking_number=due.number,
+        next_update_at=next_update if kind.audience is Audience.BUYER else None,
+        protection_until=due.protection_until,
+        expected_by=expected if expected > send_at + DAY else None,
+        send_after=send_at if send_at > case.now else None,
+        note=note or due.hold,
+    )
 
 
 # --- The public functions ----------------------------------------------------------------------
@@ -1124,10 +1245,10 @@ def decide(
     logged: Sequence[LoggedOutreach],
     now: datetime,
 ) -> Decision:
-    """The intents due at `now` for one order and the pending offers to withdraw.
+    """The intents due at `now` for one order and the pending messages to withdraw or hold.
 
-    Pure: the same arguments always give the same decision. Skipped intents must be logged (state
-    `skipped`) so that they are never produced again.
+    Pure: the same arguments always give the same decision. Skipped and held intents must be
+    logged (states `skipped`, `held`) so that they are never produced again, or only once they fit.
     """
     return evaluate(order, shipments, window, logged, now).decision
 
@@ -1148,14 +1269,6 @@ def next_decision_at(
     return evaluate(order, shipments, window, logged, now).next_at
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """`decide()` and `next_decision_at()` for the same arguments."""
-
-    decision: Decision
-    next_at: datetime | None
-
-
 def evaluate(
     order: OrderFacts,
     shipments: Sequence[ShipmentFacts],
@@ -1163,70 +1276,76 @@ def evaluate(
     logged: Sequence[LoggedOutreach],
     now: datetime,
 ) -> Evaluation:
-    """Both answers from one reading of the order and its tracking, for the decide job, which
-    needs both for every order and cannot afford to read the tracking twice."""
+    """Both answers from one reading of the order and its tracking."""
     case = _Case(order, shipments, window, logged, now)
     withdrawals = _withdrawals(case)
     if withdrawals:
-        gone = {(w.kind, w.trigger) for w in withdrawals}
+        changed = {
+            (w.kind, w.trigger): OutreachState.HELD if w.hold else OutreachState.WITHDRAWN
+            for w in withdrawals
+        }
         logged = [
-            replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
+            replace(e, state=changed[(e.kind, e.trigger)]) if (e.kind, e.trigger) in changed else e
             for e in logged
         ]
-        case = case.relogged(logged)
-    dues = _all_dues(case)
+        case = case.with_log(logged)
+    answers = _stage_answers(case)
+    dues = _all_dues(case, answers)
     due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
-    stages: list[_Due] = []
-    others: list[_Due] = []
-    for due in due_now:
-        (stages if due.kind in STAGE_KINDS else others).append(due)
-    stages = _catch_up(stages)
-    if any(d.kind is Kind.REFUND_OFFER and not d.skip_reason for d in stages):
+    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
+    others = [d for d in due_now if d.kind not in STAGE_KINDS]
+    if any(d.kind is Kind.REFUND_OFFER and not d.skip for d in stages):
         others = [
-            due.skipped("superseded by the refund offer decided now")
-            if due.kind is Kind.TRACKING_NOT_FOUND and not due.skip_reason
-            else due
-            for due in others
+            replace(d, skip="superseded by the refund offer decided now")
+            if d.kind is Kind.TRACKING_NOT_FOUND and not d.skip
+            else d
+            for d in others
         ]
-    intents = [intent for due in stages + others for intent in _intents(case, due)]
-    if len(intents) > 1:
-        intents.sort(key=lambda i: (i.due_at, ENUM_VALUE[i.kind], i.trigger))
-    # What is due later, once this decision is in the log (a refund offer holds stages, a
-    # delivered confirmation starts the review request's clock).
-    if any(intent.kind in _RELOG_CHANGES for intent in intents):
-        after = case.relogged([*logged, *(as_logged(intent, now) for intent in intents)])
-        times = [d.due_at for d in _all_dues(after) if d.due_at > now and not d.moving]
-    elif intents:  # logging them only removes their own dues (all due by now)
-        added = {(intent.kind, intent.trigger) for intent in intents}
-        times = [
-            d.due_at
-            for d in dues
-            if d.due_at > now and not d.moving and (d.kind, d.trigger) not in added
-        ]
-    else:  # nothing is added to the log: the rules answer as they just did
-        times = [d.due_at for d in dues if d.due_at > now and not d.moving]
+    decided = [held for d in stages + others if (held := _situation_hold(case, _missed(case, d)))]
+    intents = [_intents(case, due, at, note) for due, at, note in _calm(case, decided)]
+    intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
+    # What falls due later once this decision is logged and goes out as planned (a refund offer
+    # holds stages, a delivered confirmation starts the review request's clock, a promise its
+    # promised update).
+    after = case.with_log([*logged, *(_as_if_sent(i, now) for i in intents)])
+    times = [d.due_at for d in _all_dues(after, answers) if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
-    case.forget()
     return Evaluation(
         Decision(tuple(intents), tuple(withdrawals), awaiting), min(times, default=None)
     )
 
 
-# Kinds whose log entry changes what other rules answer: a refund offer holds the stages and
-# notices (P2) and starts its follow-up's clock (S8); the delivered confirmation starts the review
-# request's (E4). Any other entry only takes its own (kind, trigger) out (P4); a stage on the
-# ladder only makes lower ones skipped (S6), which moves no due time.
-_RELOG_CHANGES = frozenset({Kind.REFUND_OFFER, Kind.DELIVERED})
+def initial_state(intent: Intent) -> OutreachState:
+    """The state an intent is logged in."""
+    if intent.skipped:
+        return OutreachState.SKIPPED
+    if intent.held:
+        return OutreachState.HELD
+    if intent.needs_approval:
+        return OutreachState.AWAITING_APPROVAL
+    return OutreachState.PLANNED
+
+
+def _as_if_sent(intent: Intent, now: datetime) -> LoggedOutreach:
+    """The log row an intent becomes once it went out as planned (for the next wake time)."""
+    entry = as_logged(intent, now)
+    if entry.state is not OutreachState.PLANNED:
+        return entry
+    return replace(entry, state=OutreachState.SENT, sent_at=intent.send_after or now)
 
 
 def as_logged(intent: Intent, now: datetime) -> LoggedOutreach:
     """The log row an intent becomes when written at `now` (before anything is sent)."""
-    if intent.skipped:
-        state = OutreachState.SKIPPED
-    elif intent.needs_approval:
-        state = OutreachState.AWAITING_APPROVAL
-    else:
-        state = OutreachState.PLANNED
-    return LoggedOutreach(intent.kind, intent.trigger, state, now, intent.due_at)
+    return LoggedOutreach(
+        intent.kind,
+        intent.trigger,
+        initial_state(intent),
+        now,
+        intent.due_at,
+        next_update_at=intent.next_update_at,
+        protection_until=intent.protection_until,
+        situation=intent.situation,
+        send_after=intent.send_after,
+    )

@@ -101,31 +101,55 @@ class Log:
     approve: Callable[[Intent], OutreachState] | None = None
 
     def apply(self, at: float, decision: Decision) -> None:
+        """Log a decision as the decide job would, and send what is planned at once (staff
+        carry out a marketplace action the same day)."""
         now = day(at)
-        gone = {(w.kind, w.trigger) for w in decision.withdrawals}
+        changed = {
+            (w.kind, w.trigger): OutreachState.HELD if w.hold else OutreachState.WITHDRAWN
+            for w in decision.withdrawals
+        }
         for w in decision.withdrawals:
-            self.withdrawn.append((at, w.kind, w.trigger))
+            if not w.hold:
+                self.withdrawn.append((at, w.kind, w.trigger))
         self.entries = [
-            replace(e, state=OutreachState.WITHDRAWN) if (e.kind, e.trigger) in gone else e
+            replace(e, state=changed[(e.kind, e.trigger)]) if (e.kind, e.trigger) in changed else e
             for e in self.entries
         ]
         for intent in decision.intents:
             if intent.skipped:
                 state = OutreachState.SKIPPED
+            elif intent.held:
+                state = OutreachState.HELD
             elif intent.needs_approval:
                 state = self.approve(intent) if self.approve else OutreachState.AWAITING_APPROVAL
             else:
                 state = OutreachState.SENT
-            sent = now if state is OutreachState.SENT else None
-            self.entries.append(
-                LoggedOutreach(intent.kind, intent.trigger, state, now, intent.due_at, sent)
+            sent = (intent.send_after or now) if state is OutreachState.SENT else None
+            entry = LoggedOutreach(
+                intent.kind,
+                intent.trigger,
+                state,
+                now,
+                intent.due_at,
+                sent,
+                intent.next_update_at,
+                intent.protection_until,
+                intent.situation,
+                intent.send_after,
             )
+            self.entries = [
+                e for e in self.entries if (e.kind, e.trigger) != (intent.kind, intent.trigger)
+            ]
+            self.entries.append(entry)
         if decision.intents:
             self.by_day[at] = list(decision.intents)
 
     def sent_on(self, at: float) -> list[Kind]:
-        """The kinds produced (not skipped) by the evaluation on that day."""
-        return [i.kind for i in self.by_day.get(at, []) if not i.skipped]
+        """The kinds produced to go out (not skipped, not held) by the evaluation on that day."""
+        return [i.kind for i in self.by_day.get(at, []) if not i.skipped and not i.held]
+
+    def held_on(self, at: float) -> list[Kind]:
+        return [i.kind for i in self.by_day.get(at, []) if i.held]
 
     def skipped_on(self, at: float) -> list[Kind]:
         return [i.kind for i in self.by_day.get(at, []) if i.skipped]

@@ -138,13 +138,16 @@ def test_brazil_refund_offer_waits_while_customs_payment_is_still_pending() -> N
     assert all(Kind.REFUND_OFFER not in produced(i) for i in log.by_day.values())
 
 
-def test_customs_pause_only_moves_the_refund_offer() -> None:
-    # A 20-day payment wait from day 20: tracking update and reassurance keep their days.
+def test_customs_pause_moves_the_refund_offer_and_holds_the_tracking_update_until_paid() -> None:
+    # A 20-day payment wait from day 20: the tracking update is held while the buyer must pay
+    # (T1), goes once the parcel moves again, and the refund offer moves by the pause (S3).
     parcel = shipment(*moving(2, 10), ev(20, Status.CUSTOMS_PAYMENT_DUE), *moving(40, 50, 60, 70))
     log = simulate(order("BR"), [parcel], BR, every_day(0, 90))
-    assert log.sent_on(30) == [Kind.TRACKING_UPDATE]
+    assert log.held_on(30) == [Kind.TRACKING_UPDATE]
+    assert log.sent_on(30) == []
+    assert log.sent_on(40) == [Kind.TRACKING_UPDATE]
     assert log.sent_on(45) == [Kind.REASSURANCE]
-    assert log.sent_on(80) == [Kind.REFUND_OFFER]
+    assert Kind.REFUND_OFFER in log.sent_on(80)
 
 
 def test_customs_pause_counts_overlapping_shipments_once() -> None:
@@ -159,16 +162,19 @@ def test_russia_waits_until_75_and_extends_protection_at_60() -> None:
     log = simulate(order("RU"), [parcel], RU, every_day(0, 95))
     assert log.sent_on(20) == [Kind.TRACKING_UPDATE]
     assert log.sent_on(45) == [Kind.REASSURANCE]
-    assert sorted(log.sent_on(60)) == sorted([Kind.EXTEND_PROTECTION, Kind.EXTENSION])
-    assert log.sent_on(75) == [Kind.REFUND_OFFER]
-    sent_days = sorted(log.by_day)
-    assert sent_days == [20, 45, 60, 75]
+    assert log.sent_on(60) == [Kind.EXTEND_PROTECTION]
+    assert log.sent_on(61) == [Kind.EXTENSION]  # once staff confirmed the extension (X1)
+    # The offer waits for approval; the extension's promised date is kept meanwhile (K1).
+    assert sorted(log.sent_on(75)) == [Kind.PROMISED_UPDATE, Kind.REFUND_OFFER]
+    sent_days = sorted(d for d in log.by_day if d <= 75)
+    assert sent_days == [20, 45, 60, 61, 75]
 
 
-def test_russia_extension_is_an_action_and_a_message_with_the_new_date() -> None:
+def test_russia_extension_is_an_action_then_a_message_with_the_confirmed_date() -> None:
     parcel = shipment(*moving(3, 12, 24, 36, 48, 58))
-    log = simulate(order("RU"), [parcel], RU, every_day(0, 60))
-    action, message = sorted(log.by_day[60], key=lambda i: i.audience != Audience.MARKETPLACE)
+    log = simulate(order("RU"), [parcel], RU, every_day(0, 61))
+    (action,) = log.by_day[60]
+    (message,) = log.by_day[61]
     assert action.kind is Kind.EXTEND_PROTECTION and action.audience is Audience.MARKETPLACE
     assert message.kind is Kind.EXTENSION and message.audience is Audience.BUYER
     assert action.trigger == message.trigger == "stage"
@@ -181,8 +187,8 @@ def test_extension_uses_the_orders_own_promised_days() -> None:
     parcel = shipment(*moving(3, 12, 24, 36, 48))
     short = order("RU", promised_days=55)  # the marketplace promised less than the window's 60
     log = simulate(short, [parcel], RU, every_day(0, 56))
-    assert sorted(log.sent_on(54)) == [Kind.EXTEND_PROTECTION, Kind.EXTENSION]
-    (intent, _) = log.by_day[54]
+    assert log.sent_on(54) == [Kind.EXTEND_PROTECTION]
+    (intent,) = log.by_day[54]
     assert intent.protection_until == SHIPPED + timedelta(days=55 + RU.extension_days)
     assert "protection ends on day 55" in intent.reason
 
@@ -190,11 +196,12 @@ def test_extension_uses_the_orders_own_promised_days() -> None:
 def test_a_country_without_a_section_uses_the_default_window() -> None:
     parcel = shipment(*moving(3, 12, 24, 30, 45, 55, 60))
     log = simulate(order("NZ"), [parcel], NZ, every_day(0, 70))
-    assert sorted(log.by_day) == [15, 35, 53, 65]
+    assert sorted(log.by_day) == [15, 35, 53, 54, 65]
     assert log.sent_on(15) == [Kind.TRACKING_UPDATE]
     assert log.sent_on(35) == [Kind.REASSURANCE]
-    assert Kind.EXTENSION in log.sent_on(53)
-    assert log.sent_on(65) == [Kind.REFUND_OFFER]
+    assert log.sent_on(53) == [Kind.EXTEND_PROTECTION]
+    assert log.sent_on(54) == [Kind.EXTENSION]
+    assert Kind.REFUND_OFFER in log.sent_on(65)
     assert "NZ tracking_update at 15" in log.by_day[15][0].reason
 
 
@@ -229,7 +236,7 @@ def test_russia_catch_up_on_day_80_skips_the_extension_too() -> None:
     decision = decide(order("RU"), [parcel], RU, [], day(80))
     assert produced(decision.intents) == [Kind.REFUND_OFFER]
     skipped = sorted(i.kind.value for i in decision.intents if i.skipped)
-    assert skipped == ["extend_protection", "extension", "reassurance", "tracking_update"]
+    assert skipped == ["extend_protection", "reassurance", "tracking_update"]
 
 
 def test_catch_up_after_a_sent_tracking_update_sends_only_the_most_advanced() -> None:
@@ -239,8 +246,8 @@ def test_catch_up_after_a_sent_tracking_update_sends_only_the_most_advanced() ->
     assert [i.kind for i in decision.intents if i.skipped] == [Kind.REASSURANCE]
 
 
-def test_a_logged_stage_is_never_produced_again_in_any_state() -> None:
-    for state in OutreachState:
+def test_a_logged_stage_is_never_produced_again_in_any_state_but_held() -> None:
+    for state in set(OutreachState) - {OutreachState.HELD}:
         done = [logged(Kind.TRACKING_UPDATE, 30, state)]
         decision = decide(order("BR"), [BR_IN_TRANSIT], BR, done, day(31))
         assert Kind.TRACKING_UPDATE not in {i.kind for i in decision.intents}, state
@@ -268,7 +275,9 @@ def test_stalled_action_refund_offer_brings_the_offer_forward() -> None:
     parcel = shipment(*moving(3, 10, 20))
     log = simulate(order("BR"), [parcel], eager, every_day(0, 60))
     assert log.sent_on(30) == [Kind.TRACKING_UPDATE]
-    assert log.sent_on(45) == [Kind.REFUND_OFFER]
+    # The tracking update promised day 45; the offer then awaits approval, so the promised
+    # update keeps the date.
+    assert sorted(log.sent_on(45)) == [Kind.PROMISED_UPDATE, Kind.REFUND_OFFER]
     offer = next(i for i in log.by_day[45] if i.kind is Kind.REFUND_OFFER)
     assert "threshold crossed" in offer.reason and offer.due_at == day(45)
 
@@ -391,9 +400,14 @@ def test_tracking_not_found_alerts_staff_and_buyer_then_offers_a_refund() -> Non
     assert set(log.sent_on(5)) == {Kind.TRACKING_NOT_FOUND, Kind.STAFF_TRACKING_NOT_FOUND}
     staff = next(i for i in log.by_day[5] if i.kind is Kind.STAFF_TRACKING_NOT_FOUND)
     assert staff.audience is Audience.STAFF and staff.trigger == NUMBER
-    assert log.sent_on(20) == [Kind.REFUND_OFFER]
-    assert "tracking never found" in log.by_day[20][0].reason
-    assert sorted(log.by_day) == [5, 20]
+    offer = next(i for i in log.by_day[20] if i.kind is Kind.REFUND_OFFER)
+    assert "tracking never found" in offer.reason
+    # The buyer was told we write again on the not-found refund day; the offer awaits approval,
+    # so the promised update keeps that date (K1).
+    notice = next(i for i in log.by_day[5] if i.kind is Kind.TRACKING_NOT_FOUND)
+    assert notice.next_update_at == day(20)
+    assert sorted(log.sent_on(20)) == [Kind.PROMISED_UPDATE, Kind.REFUND_OFFER]
+    assert sorted(d for d in log.by_day if d <= 20) == [5, 20]
 
 
 def test_number_never_polled_counts_as_not_found() -> None:
@@ -474,8 +488,13 @@ def test_returned_to_sender_is_told_once_and_stops_the_stages() -> None:
         *moving(2, 10), ev(15, Status.RETURNING, "Devolvido ao remetente"), ev(40, Status.RETURNED)
     )
     log = simulate(order("BR"), [parcel], BR, every_day(0, 90))
-    assert sorted(log.by_day) == [15]
-    assert log.sent_on(15) == [Kind.RETURNED_TO_SENDER]
+    # The buyer is told a person writes with the options within two days; the refund offer,
+    # waiting for staff's choice, is that task (R1). No stage message follows (P1).
+    assert sorted(log.sent_on(15)) == [Kind.REFUND_OFFER, Kind.RETURNED_TO_SENDER]
+    told = next(i for i in log.by_day[15] if i.kind is Kind.RETURNED_TO_SENDER)
+    assert told.next_update_at == day(17)
+    stages = {Kind.TRACKING_UPDATE, Kind.REASSURANCE, Kind.EXTEND_PROTECTION}
+    assert not [i for intents in log.by_day.values() for i in intents if i.kind in stages]
 
 
 def test_delivery_failure_tells_the_buyer() -> None:
@@ -564,7 +583,7 @@ def test_after_a_refund_offer_only_its_follow_up_and_meaningful_events_come() ->
 def test_rejected_refund_offer_lets_brazils_extension_run_on_day_83(state: OutreachState) -> None:
     offer = [logged(Kind.REFUND_OFFER, 60, state)]
     decision = decide(order("BR"), [BR_STEADY], BR, offer, day(83))
-    assert sorted(produced(decision.intents)) == [Kind.EXTEND_PROTECTION, Kind.EXTENSION]
+    assert produced(decision.intents) == [Kind.EXTEND_PROTECTION]
 
 
 def test_refund_offer_awaiting_approval_holds_the_extension() -> None:
@@ -580,7 +599,7 @@ def test_extension_after_protection_ended_is_skipped() -> None:
     ]
     decision = decide(order("BR"), [BR_STEADY], BR, offer, day(95))
     assert produced(decision.intents) == []
-    assert {i.kind for i in decision.intents} == {Kind.EXTEND_PROTECTION, Kind.EXTENSION}
+    assert {i.kind for i in decision.intents} == {Kind.EXTEND_PROTECTION}
     assert all("protection already ended" in i.skip_reason for i in decision.intents)
 
 
@@ -640,7 +659,7 @@ def test_withdrawn_offer_lets_the_window_continue_in_the_same_decision() -> None
     moved = shipment(*moving(2, 10, 20, 30, 40, 50, 82))
     decision = decide(order("BR"), [moved], BR, [offer], day(83))
     assert len(decision.withdrawals) == 1
-    assert sorted(produced(decision.intents)) == [Kind.EXTEND_PROTECTION, Kind.EXTENSION]
+    assert produced(decision.intents) == [Kind.EXTEND_PROTECTION]
 
 
 def test_pending_buyer_messages_are_withdrawn_when_the_order_is_disputed() -> None:

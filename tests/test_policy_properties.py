@@ -209,7 +209,8 @@ def test_deciding_daily_or_now_and_then_logs_the_same_kinds_and_triggers(
     what is counted from a moment a message was logged (review request, refund follow-up) has come
     due in both. Staff approve every offer at once (logged as sent).
 
-    Then: the set of (kind, trigger) in the two logs is equal; and for every kind outside the
+    Then: the set of (kind, trigger) in the two logs is equal but for promised updates (they
+    keep dates that only the messages a run sent had promised); and for every kind outside the
     catch-up kinds (stages, extend_protection, tracking_not_found), an entry is skipped in one log
     exactly when it is skipped in the other.
     """
@@ -226,7 +227,12 @@ def test_deciding_daily_or_now_and_then_logs_the_same_kinds_and_triggers(
     sparse = Log(approve=staff_approve)
     simulate(order("BR"), shipments, the_window, [*sparse_days, final + 30], sparse)
 
-    assert daily.keys() == sparse.keys()
+    # A promised update exists only where a message that promised a date went out, and a
+    # sparse run skips (catch-up) some of the messages a daily run sends.
+    def kept(log: Log) -> set[tuple[Kind, str]]:
+        return {key for key in log.keys() if key[0] is not Kind.PROMISED_UPDATE}
+
+    assert kept(daily) == kept(sparse)
 
     def skipped(log: Log) -> set[tuple[Kind, str]]:
         return {
