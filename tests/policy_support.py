@@ -154,7 +154,7 @@ class Log:
     def skipped_on(self, at: float) -> list[Kind]:
         return [i.kind for i in self.by_day.get(at, []) if i.skipped]
 
-    def keys(self) -> set[tuple[Kind, str]]:
+    def logged_keys(self) -> set[tuple[Kind, str]]:
         return {(e.kind, e.trigger) for e in self.entries}
 
 
