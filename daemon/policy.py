@@ -26,7 +26,7 @@ decided again when the situation changes; "-": not due at all, P1; delivered sto
   tracking_update   send        hold             hold             hold    hold         -
   reassurance       send        hold             hold             hold    hold         -
   extension         send        send             send             send    send         hold
-  refund_offer      send        hold             hold             hold    send         send
+  refund_offer      send        - (S3 pause)     hold             hold    send         send
   refund_followup   send        hold             hold             hold    send         send
   promised_update   variant     variant          variant          variant variant      variant
   ("on its way" and "customs delays are common" are said only on its way; no tracking update for a
