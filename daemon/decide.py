@@ -289,6 +289,10 @@ class Decider:
                 with _young_garbage_only():
                     self._decide_chunk(conn, orders, now, decided)
 
+    def decide_all(self, now: datetime) -> Decided:
+        """What a pass at `now` would write, reading only (`parcelwatch preview`)."""
+        return self.decide_range(0, _NO_ID, now)
+
     def write(self, decided: Decided, now: datetime) -> DecideReport:
         """Store what `decide_range` decided, in one transaction; returns its report."""
         report = decided.report
@@ -506,6 +510,17 @@ class Decided:
     withdrawals: list[tuple[int, str, str, str, str]] = field(default_factory=list)
     refresh: list[int] = field(default_factory=list)  # shipments a decision waits on (policy F1)
     report: DecideReport = field(default_factory=DecideReport)
+
+    def log_rows(self) -> list[dict[str, Any]]:
+        """The log rows this would write, new ones and held ones rewritten, by column name."""
+        rows = [dict(zip(_LOG_COLUMNS, row, strict=True)) for row in self.planned]
+        for row in self.released:
+            values, key = row[: len(_RELEASE_COLUMNS)], row[len(_RELEASE_COLUMNS) :]
+            rows.append(
+                dict(zip(_RELEASE_COLUMNS, values, strict=True))
+                | dict(zip(_RELEASE_KEY[:3], key[:3], strict=True))
+            )
+        return rows
 
     def extend(self, other: Decided) -> None:
         """Add what deciding other orders writes (every order has one wake time)."""

@@ -13,6 +13,7 @@ from daemon.cli import (
     db_cmd,
     log_cmd,
     orders_cmd,
+    preview_cmd,
     purge_cmd,
     run_cmd,
     sim_cmd,
@@ -54,6 +55,7 @@ app.command("purge")(purge_cmd.purge)
 app.command("demo")(sim_cmd.demo)
 app.command("replay")(sim_cmd.replay)
 app.command("run")(run_cmd.run)
+app.command("preview")(preview_cmd.preview)
 app.command("poll")(carrier_cmd.poll)
 app.command("track")(carrier_cmd.track)
 app.command("sandbox")(carrier_cmd.sandbox)
