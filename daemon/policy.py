@@ -66,16 +66,19 @@ Messages that state a done fact or keep a promise
       `next_update_at`) and was sent; if no other buyer message went (or is on its way) after it, a
       `promised_update` falls due on X (trigger "promise@X"), written for the situation of that day.
   D1. The date a message promises (`next_update_at`): the next ladder stage still to come, else
-      UPDATE_EVERY later, never sooner than MIN_PROMISE_AHEAD. `tracking_not_found` promises the
-      not-found refund day; `returned_to_sender` promises that a person writes with the options
-      within STAFF_REPLY, and its refund offer (R1) is that person's task in the log.
+      UPDATE_EVERY later, never sooner than MIN_PROMISE_AHEAD. `tracking_not_found` promises that
+      a person writes with the options by the not-found refund day (at least STAFF_REPLY ahead),
+      `returned_to_sender` within STAFF_REPLY; the refund offer queued with them (R1) is that
+      person's task in the log.
 
 Event messages (from tracking events; trigger "<tracking number>@<start of the episode>")
   E1. One message per shipment per episode (a run of events in one state): `customs_hold`,
       `customs_payment_due`, `delivery_failure`, `returned_to_sender` (RETURNING or RETURNED),
       `ready_for_pickup`. Due when the episode began.
   R1. When the whole order is returning, its `returned_to_sender` comes with a refund offer due at
-      the same moment, awaiting staff's choice of remedies (reship or refund).
+      the same moment, awaiting staff's choice of remedies (reship or refund); so does the
+      `tracking_not_found` notice (E5). The buyer is told a person writes with the options by a
+      date (D1); the offer waiting for that person is their task in the log.
   E2. `pickup_reminder`: `tracking.pickup_reminder_days` after the parcel became ready for pickup,
       while it still waits there.
   E3. An episode already over when first evaluated is logged as skipped; a reminder whose day never
@@ -919,6 +922,12 @@ def _not_found_dues(case: _Case) -> list[_Due]:
             )
         if case.situation is not Situation.DELIVERED:
             numbers = ", ".join(p.number for p in case.never_found)
+            # D1, R1: the buyer is told a person writes with the options by the not-found refund
+            # day; the refund offer waiting for that person's choice is queued with the notice.
+            by = max(
+                case.at_day(tracking.not_found_refund_days) + case.pause,
+                max(alert_at, case.now) + STAFF_REPLY,
+            )
             dues.append(
                 _Due(
                     Kind.TRACKING_NOT_FOUND,
@@ -928,8 +937,19 @@ def _not_found_dues(case: _Case) -> list[_Due]:
                         f"{numbers}: no tracking event {tracking.not_found_alert_days} days "
                         "after shipment"
                     ),
-                    # D1: the buyer is told we write again on the not-found refund day.
-                    next_update_at=case.at_day(tracking.not_found_refund_days) + case.pause,
+                    next_update_at=by,
+                )
+            )
+            dues.append(
+                _Due(
+                    Kind.REFUND_OFFER,
+                    STAGE_TRIGGER,
+                    alert_at,
+                    lambda: (
+                        f"tracking never found: {numbers} has no event "
+                        f"{tracking.not_found_alert_days} days after shipment; staff choose "
+                        f"reship or refund and write by {ymd(by)}, as the buyer was told"
+                    ),
                 )
             )
     for parcel in case.parcels:
@@ -970,7 +990,7 @@ def _all_dues(case: _Case, answers: list[_Due]) -> list[_Due]:
     state = case.order.state
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
         return []  # P3
-    dues = [
+    rules = [
         *_stage_dues(case, answers),
         *_extension_message(case),
         *_followup_dues(case),
@@ -979,6 +999,14 @@ def _all_dues(case: _Case, answers: list[_Due]) -> list[_Due]:
         *_not_found_dues(case),
         *_promise_dues(case),
     ]
+    # Two rules may ask for the same (kind, trigger) (a refund offer by its day and by R1): the
+    # earliest moment wins.
+    earliest: dict[tuple[Kind, str], _Due] = {}
+    for due in rules:
+        key = (due.kind, due.trigger)
+        if key not in earliest or due.due_at < earliest[key].due_at:
+            earliest[key] = due
+    dues = list(earliest.values())
     if case.situation is Situation.DELIVERED:  # P1
         dues = [d for d in dues if d.kind not in DELAY_KINDS]
     if case.offer_live:  # P2
@@ -1262,8 +1290,8 @@ def next_decision_at(
 ) -> datetime | None:
     """The earliest moment after `now` at which some rule could produce something, or None.
 
-    Assumes that what `decide()` returns at `now` gets logged, and that no new tracking event
-    arrives; a new event (or an order-state change) is a reason to decide again at once. While a
+    Assumes that what `decide()` returns at `now` gets logged and goes out as planned (`as_sent`),
+    and that no new tracking event arrives; a new event (or an order-state change) is a reason to decide again at once. While a
     customs payment is pending the refund offer's day slides with the clock, so it sets no time.
     """
     return evaluate(order, shipments, window, logged, now).next_at
@@ -1295,20 +1323,13 @@ def evaluate(
     due_now, awaiting = _fresh_only(case, due_now)
     stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
     others = [d for d in due_now if d.kind not in STAGE_KINDS]
-    if any(d.kind is Kind.REFUND_OFFER and not d.skip for d in stages):
-        others = [
-            replace(d, skip="superseded by the refund offer decided now")
-            if d.kind is Kind.TRACKING_NOT_FOUND and not d.skip
-            else d
-            for d in others
-        ]
     decided = [held for d in stages + others if (held := _situation_hold(case, _missed(case, d)))]
     intents = [_intents(case, due, at, note) for due, at, note in _calm(case, decided)]
     intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
     # What falls due later once this decision is logged and goes out as planned (a refund offer
     # holds stages, a delivered confirmation starts the review request's clock, a promise its
     # promised update).
-    after = case.with_log([*logged, *(_as_if_sent(i, now) for i in intents)])
+    after = case.with_log([*logged, *(as_sent(i, now) for i in intents)])
     times = [d.due_at for d in _all_dues(after, answers) if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
@@ -1328,11 +1349,11 @@ def initial_state(intent: Intent) -> OutreachState:
     return OutreachState.PLANNED
 
 
-def _as_if_sent(intent: Intent, now: datetime) -> LoggedOutreach:
+def as_sent(intent: Intent, now: datetime) -> LoggedOutreach:
     """The log row an intent becomes once it went out as planned (for the next wake time)."""
     entry = as_logged(intent, now)
-    if entry.state is not OutreachState.PLANNED:
-        return entry
+    if entry.state is not OutreachState.PLANNED or intent.audience is Audience.MARKETPLACE:
+        return entry  # a marketplace action is done when staff (or the API) confirm it
     return replace(entry, state=OutreachState.SENT, sent_at=intent.send_after or now)
 
 

@@ -394,19 +394,25 @@ def test_a_delivered_shipment_of_the_order_does_not_need_fresh_answers() -> None
 # --- Tracking never found and invalid numbers -------------------------------------------------
 
 
-def test_tracking_not_found_alerts_staff_and_buyer_then_offers_a_refund() -> None:
+def test_tracking_not_found_alerts_staff_and_tells_the_buyer_a_person_writes_by_a_date() -> None:
     parcel = shipment(status=Status.NOT_FOUND)
     log = simulate(order("BR"), [parcel], BR, every_day(0, 40))
-    assert set(log.sent_on(5)) == {Kind.TRACKING_NOT_FOUND, Kind.STAFF_TRACKING_NOT_FOUND}
+    # R1: the notice comes with the refund offer that waits for staff's choice of remedies.
+    assert set(log.sent_on(5)) == {
+        Kind.TRACKING_NOT_FOUND,
+        Kind.STAFF_TRACKING_NOT_FOUND,
+        Kind.REFUND_OFFER,
+    }
     staff = next(i for i in log.by_day[5] if i.kind is Kind.STAFF_TRACKING_NOT_FOUND)
     assert staff.audience is Audience.STAFF and staff.trigger == NUMBER
-    offer = next(i for i in log.by_day[20] if i.kind is Kind.REFUND_OFFER)
-    assert "tracking never found" in offer.reason
-    # The buyer was told we write again on the not-found refund day; the offer awaits approval,
-    # so the promised update keeps that date (K1).
+    offer = next(i for i in log.by_day[5] if i.kind is Kind.REFUND_OFFER)
+    assert offer.needs_approval and "tracking never found" in offer.reason
+    assert "write by 2026-03-22" in offer.reason
+    # The buyer was told a person writes by the not-found refund day; the offer still awaits
+    # approval then, so the promised update keeps that date (K1).
     notice = next(i for i in log.by_day[5] if i.kind is Kind.TRACKING_NOT_FOUND)
     assert notice.next_update_at == day(20)
-    assert sorted(log.sent_on(20)) == [Kind.PROMISED_UPDATE, Kind.REFUND_OFFER]
+    assert log.sent_on(20) == [Kind.PROMISED_UPDATE]
     assert sorted(d for d in log.by_day if d <= 20) == [5, 20]
 
 
@@ -416,13 +422,15 @@ def test_number_never_polled_counts_as_not_found() -> None:
     assert "never polled yet" in staff.reason
 
 
-def test_not_found_refund_on_late_import_skips_the_buyer_notice() -> None:
+def test_not_found_on_late_import_tells_the_buyer_with_the_offer_and_a_date_ahead() -> None:
     decision = decide(order("BR"), [shipment(status=Status.NOT_FOUND)], BR, [], day(25))
     assert sorted(produced(decision.intents)) == [
         Kind.REFUND_OFFER,
         Kind.STAFF_TRACKING_NOT_FOUND,
+        Kind.TRACKING_NOT_FOUND,
     ]
-    assert [i.kind for i in decision.intents if i.skipped] == [Kind.TRACKING_NOT_FOUND]
+    notice = next(i for i in decision.intents if i.kind is Kind.TRACKING_NOT_FOUND)
+    assert notice.next_update_at is not None and notice.next_update_at >= day(27)
 
 
 def test_a_parcel_with_events_is_never_not_found() -> None:

@@ -117,18 +117,32 @@ TABLE: dict[Kind, dict[Situation, str]] = {
 }
 
 
-def _told(parcels: list[ShipmentFacts], the_window: Window) -> list[LoggedOutreach]:
-    """The situation's own event message (pickup, payment, ...), sent when its event came on
-    day 69: only the kind under test is then due on day 70."""
-    events = [
-        i
-        for i in decide(order("BR"), parcels, the_window, [], day(69.1)).intents
-        if i.trigger.startswith(NUMBER + "@") and i.kind is not Kind.PICKUP_REMINDER
-    ]
-    return [
-        LoggedOutreach(i.kind, i.trigger, OutreachState.SENT, day(69.1), i.due_at, day(69.1))
-        for i in events
-    ]
+def _told(
+    parcels: list[ShipmentFacts], the_window: Window, kind: Kind | None = None
+) -> list[LoggedOutreach]:
+    """What the situation's own events brought on day 69 (pickup, payment, not-found notice),
+    as sent: only `kind` is then due on day 70. A refund offer queued with a not-found notice
+    (R1) was rejected (the buyer chose to wait), unless the offer is what is tested."""
+    told = []
+    for i in decide(order("BR"), parcels, the_window, [], day(69.1)).intents:
+        if (
+            i.kind is Kind.PICKUP_REMINDER
+            or i.trigger == "stage"
+            and i.kind is not Kind.REFUND_OFFER
+        ):
+            continue
+        r1 = situation_of_parcels(parcels) in (Situation.NEVER_FOUND, Situation.RETURNING)
+        if i.kind is Kind.REFUND_OFFER and (
+            not r1 or kind in (Kind.REFUND_OFFER, Kind.REFUND_FOLLOWUP)
+        ):
+            continue
+        state = OutreachState.REJECTED if i.kind is Kind.REFUND_OFFER else OutreachState.SENT
+        told.append(LoggedOutreach(i.kind, i.trigger, state, day(69.1), i.due_at, day(69.1)))
+    return told
+
+
+def situation_of_parcels(parcels: list[ShipmentFacts]) -> Situation:
+    return next(k for k, v in SITUATION_PARCELS.items() if v is parcels)
 
 
 def _expected(kind: Kind, situation: Situation) -> str:
@@ -154,7 +168,7 @@ def test_each_kind_in_each_situation_is_sent_held_or_stopped_as_the_table_says(
     changes, log = MAKE_DUE[kind]
     the_window = window("BR", **changes)  # type: ignore[arg-type]
     parcels = SITUATION_PARCELS[situation]
-    log = [*log, *_told(parcels, the_window)]
+    log = [*log, *_told(parcels, the_window, kind)]
     decision = decide(order("BR"), parcels, the_window, log, day(70))
     assert _outcome(decision, kind) == _expected(kind, situation)
     for intent in decision.intents:
