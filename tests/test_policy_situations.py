@@ -25,7 +25,6 @@ from daemon.policy import (
 )
 from messages.kinds import Kind, Situation
 from tests.policy_support import (
-    NUMBER,
     OTHER_NUMBER,
     day,
     ev,
@@ -125,10 +124,8 @@ def _told(
     (R1) was rejected (the buyer chose to wait), unless the offer is what is tested."""
     told = []
     for i in decide(order("BR"), parcels, the_window, [], day(69.1)).intents:
-        if (
-            i.kind is Kind.PICKUP_REMINDER
-            or i.trigger == "stage"
-            and i.kind is not Kind.REFUND_OFFER
+        if i.kind is Kind.PICKUP_REMINDER or (
+            i.trigger == "stage" and i.kind is not Kind.REFUND_OFFER
         ):
             continue
         r1 = situation_of_parcels(parcels) in (Situation.NEVER_FOUND, Situation.RETURNING)
