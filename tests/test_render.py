@@ -15,6 +15,7 @@ from markupsafe import escape
 from messages.context import CUSTOMS_VARIANTS, MessageContext, StaffContext
 from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
 from messages.locale import is_rtl
+from messages.remedies import Remedies
 from messages.render import (
     PACKAGE_TEMPLATES,
     IncompleteContext,
@@ -78,6 +79,14 @@ def full_context(**changes: object) -> MessageContext:
         refund_amount=Decimal("59.90"),
         currency="BRL",
         timezone="America/Sao_Paulo",
+        # Every remedy, so the refund offer shows its whole list and the choice question.
+        remedies=Remedies(
+            full_refund=Decimal("59.90"),
+            reship=True,
+            partial_percent=Decimal("20"),
+            wait_extended=True,
+            currency="BRL",
+        ),
     )
     return replace(ctx, **changes)  # type: ignore[arg-type]
 
@@ -92,6 +101,7 @@ def minimal_context() -> MessageContext:
         protection_until=date(2027, 1, 10),
         pickup_location="Post office, Main Street 1",
         review_url="https://review.example/42",
+        remedies=Remedies(reship=True),
     )
 
 
