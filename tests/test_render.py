@@ -239,9 +239,11 @@ def test_reassurance_without_a_next_update_date_is_refused() -> None:
     assert err.value.field == "next_update_on"
 
 
-def test_reassurance_offers_refund_options_and_a_date() -> None:
+def test_reassurance_gives_a_date_and_offers_no_remedy() -> None:
+    # Remedies are offered only in a refund offer that staff approved.
     out = render(Kind.REASSURANCE, full_context(), "en").text
-    assert "partial refund" in out and "full refund" in out and "December 5, 2026" in out
+    assert "December 5, 2026" in out
+    assert "refund" not in out and "new parcel" not in out and "prefer" not in out
 
 
 def test_refund_offer_apologises_once_and_asks_which_option() -> None:
