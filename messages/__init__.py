@@ -5,6 +5,9 @@
 - `messages.locale`: which language to write in (`locale_chain`).
 - `messages.render`: `render(kind, context, locale, template_dir=None) -> Rendered`.
 - `messages.rules`: the content rules every buyer message keeps, enforced by `render`.
+- `messages.remedies`: what staff chose to offer in a refund offer (`Remedies`).
+- `messages.phrases`: per-language phrases that say "on its way", offer a remedy or speak of
+  protection, for checking what a rendered message says.
 - `messages.channels`: email, webhook, manual and recording channels.
 
 This package never imports `daemon` or `carriers`.

@@ -76,6 +76,18 @@ class Remedies:
             found.append("note: no links or web addresses in a refund offer")
         return found
 
+    def offered(self, has_protection: bool = True) -> tuple[str, ...]:
+        """The options the buyer is offered, in the order a message lists them. Waiting with
+        protection extended is only offered where the order has a protection to extend; a
+        template asks the buyer to choose only when this holds more than one."""
+        chosen = {
+            "full_refund": self.full_refund is not None,
+            "reship": self.reship,
+            "partial_refund": self.partial_refund is not None or self.partial_percent is not None,
+            "wait_extended": self.wait_extended and has_protection,
+        }
+        return tuple(name for name, on in chosen.items() if on)
+
     def to_json(self) -> str:
         data: dict[str, Any] = {
             "full_refund": _text(self.full_refund),

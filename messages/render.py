@@ -8,6 +8,10 @@ Layout of `messages/templates/` (a seller's `template_dir` mirrors it and wins f
     <locale>/_signature.j2     the closing lines, included by every kind of that locale
     <locale>/_customs/<variant>.j2   country guidance for the two customs kinds
 
+A kind written per buyer situation (`promised_update`) keeps every variant in its one file, as
+`{% if situation == "..." %}` branches; `SITUATION_VARIANTS` says which situations it has, and any
+other is refused (IncompleteContext) rather than rendered as the wrong variant.
+
 The body is written once, as plain paragraphs, and rendered twice: without escaping for the text part
 and with autoescaping for the HTML part, where blank-line paragraphs become <p>, lines starting with
 "- " become a list and "1. " a numbered list. So the two parts can never say different things.
@@ -32,14 +36,14 @@ from zoneinfo import ZoneInfo
 from babel import Locale
 from babel.dates import format_date
 from babel.lists import format_list
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, format_percent
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, Template, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from messages.context import MessageContext, StaffContext
-from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
+from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind, Situation
 from messages.locale import (
     FALLBACK_LOCALE,
     babel_locale,
@@ -57,12 +61,24 @@ STAFF_LOCALE = "en"
 """Staff messages are written in English; a staff kind missing in the store's locale uses these."""
 
 # Fields a kind cannot be written without; the rest are optional and templates check for them.
+# A message that says "we will write again on" needs the date; an extension notice is only true
+# for an order with a protection to extend; a refund offer says only what staff chose.
 REQUIRED_FIELDS: dict[Kind, tuple[str, ...]] = {
     Kind.REASSURANCE: ("next_update_on",),
-    Kind.EXTENSION: ("protection_until",),
+    Kind.PROMISED_UPDATE: ("next_update_on",),
+    Kind.RETURNED_TO_SENDER: ("next_update_on",),
+    Kind.TRACKING_NOT_FOUND: ("next_update_on",),
+    Kind.EXTENSION: ("protection_until", "has_protection"),
+    Kind.REFUND_OFFER: ("remedies",),
     Kind.READY_FOR_PICKUP: ("pickup_location",),
     Kind.PICKUP_REMINDER: ("pickup_location",),
     Kind.REVIEW_REQUEST: ("review_url",),
+}
+
+# Kinds written per situation, and the situations they have a variant for. Any other situation is
+# refused rather than rendered as some other variant (a delivered parcel is not "on its way").
+SITUATION_VARIANTS: dict[Kind, frozenset[Situation]] = {
+    Kind.PROMISED_UPDATE: frozenset(Situation) - {Situation.DELIVERED},
 }
 
 
@@ -80,12 +96,37 @@ class MissingTemplate(LookupError):
 
 
 class IncompleteContext(ValueError):
-    """The context lacks a field this kind must state (e.g. the next update date)."""
+    """The context lacks a field this kind must state (e.g. the next update date), or holds one
+    the kind cannot truthfully be written with (`detail` says why)."""
 
-    def __init__(self, kind: str, field: str) -> None:
-        super().__init__(f"{kind!r} needs {field!r} in its context")
+    def __init__(self, kind: str, field: str, detail: str = "") -> None:
+        super().__init__(
+            f"{kind!r} needs {field!r} in its context" + (f": {detail}" if detail else "")
+        )
         self.kind = kind
         self.field = field
+        self.detail = detail
+
+
+def check_context(kind: Kind, context: MessageContext) -> None:
+    """Raise IncompleteContext when `context` lacks what `kind` must say, or when what it holds
+    would make the message untrue: a refund offer with nothing this order can be offered, a
+    per-situation kind in a situation it has no variant for."""
+    for field in REQUIRED_FIELDS.get(kind, ()):
+        # False counts as missing: `has_protection` is required where protection is the subject.
+        if getattr(context, field) in (None, "", False):
+            raise IncompleteContext(kind.value, field)
+    remedies = context.remedies
+    if kind is Kind.REFUND_OFFER and remedies and not remedies.offered(context.has_protection):
+        raise IncompleteContext(
+            kind.value,
+            "remedies",
+            "waiting with protection extended is the only option chosen, and this order has no "
+            "protection to extend",
+        )
+    variants = SITUATION_VARIANTS.get(kind)
+    if variants is not None and context.situation not in variants:
+        raise IncompleteContext(kind.value, "situation", f"no variant for {context.situation!r}")
 
 
 @dataclass(frozen=True)
@@ -203,6 +244,14 @@ def _fmt_money(ctx: Context, value: Decimal | int | float, currency: str) -> str
 
 
 @pass_context
+def _fmt_percent(ctx: Context, value: Decimal | int | float) -> str:
+    """A percentage given as a number of percent (20 means 20%), in the locale's own form
+    ("20 %" in German and French), with the decimals staff gave and no more."""
+    fraction = Decimal(str(value)) / 100
+    return str(format_percent(fraction, locale=_loc(ctx), decimal_quantization=False))
+
+
+@pass_context
 def _fmt_list(ctx: Context, values: Any) -> str:
     items = [str(v) for v in values]
     return str(format_list(items, locale=_loc(ctx))) if items else ""
@@ -217,6 +266,7 @@ _FILTERS: dict[str, Callable[..., Any]] = {
     "date": _fmt_date,
     "number": _fmt_number,
     "money": _fmt_money,
+    "percent": _fmt_percent,
     "join_list": _fmt_list,
     "country_name": _country_name,
 }
@@ -329,16 +379,17 @@ def render(
     elif kind in BUYER_KINDS:
         if not isinstance(context, MessageContext):
             raise TypeError(f"{kind.value!r} is a buyer kind and needs a MessageContext")
-        for field in REQUIRED_FIELDS.get(kind, ()):
-            if getattr(context, field) in (None, ""):
-                raise IncompleteContext(kind.value, field)
+        check_context(kind, context)
         folder = template_locale(kind.value, locale, template_dir=root)
     else:
         raise ValueError(f"{kind.value!r} is a marketplace action, not a message")
 
     roots = tuple(_roots(root))
     variables: dict[str, Any] = context.variables()
-    if kind in CUSTOMS_KINDS:
+    if kind in CUSTOMS_KINDS or (
+        kind is Kind.PROMISED_UPDATE
+        and variables["situation"] == Situation.AWAITING_CUSTOMS_PAYMENT
+    ):
         # Quoted carrier or buyer words may hold a link; a customs message must never carry one.
         variables = {k: strip_links(v) if isinstance(v, str) else v for k, v in variables.items()}
     variables["kind"] = kind.value
@@ -377,10 +428,12 @@ def render(
 __all__ = [
     "PACKAGE_TEMPLATES",
     "REQUIRED_FIELDS",
+    "SITUATION_VARIANTS",
     "STAFF_LOCALE",
     "IncompleteContext",
     "MissingTemplate",
     "Rendered",
+    "check_context",
     "choose_locale",
     "first_available",
     "has_template",

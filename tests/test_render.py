@@ -15,6 +15,7 @@ from markupsafe import escape
 from messages.context import CUSTOMS_VARIANTS, MessageContext, StaffContext
 from messages.kinds import BUYER_KINDS, STAFF_KINDS, Kind
 from messages.locale import is_rtl
+from messages.remedies import Remedies
 from messages.render import (
     PACKAGE_TEMPLATES,
     IncompleteContext,
@@ -78,6 +79,14 @@ def full_context(**changes: object) -> MessageContext:
         refund_amount=Decimal("59.90"),
         currency="BRL",
         timezone="America/Sao_Paulo",
+        # Every remedy, so the refund offer shows its whole list and the choice question.
+        remedies=Remedies(
+            full_refund=Decimal("59.90"),
+            reship=True,
+            partial_percent=Decimal("20"),
+            wait_extended=True,
+            currency="BRL",
+        ),
     )
     return replace(ctx, **changes)  # type: ignore[arg-type]
 
@@ -92,6 +101,7 @@ def minimal_context() -> MessageContext:
         protection_until=date(2027, 1, 10),
         pickup_location="Post office, Main Street 1",
         review_url="https://review.example/42",
+        remedies=Remedies(reship=True),
     )
 
 
@@ -229,9 +239,11 @@ def test_reassurance_without_a_next_update_date_is_refused() -> None:
     assert err.value.field == "next_update_on"
 
 
-def test_reassurance_offers_refund_options_and_a_date() -> None:
+def test_reassurance_gives_a_date_and_offers_no_remedy() -> None:
+    # Remedies are offered only in a refund offer that staff approved.
     out = render(Kind.REASSURANCE, full_context(), "en").text
-    assert "partial refund" in out and "full refund" in out and "December 5, 2026" in out
+    assert "December 5, 2026" in out
+    assert "refund" not in out and "new parcel" not in out and "prefer" not in out
 
 
 def test_refund_offer_apologises_once_and_asks_which_option() -> None:
