@@ -61,8 +61,9 @@ def replay(
     except ReplayError as exc:
         fail(str(exc), EXIT_INVALID_INPUT)
     folder = workdir or Path(tempfile.mkdtemp(prefix="parcelwatch-replay-"))
-    entries = asyncio.run(Simulation(loaded, cfg, folder).run())
-    for line in replay_lines(entries):
+    sim = Simulation(loaded, cfg, folder)
+    entries = asyncio.run(sim.run())
+    for line in replay_lines(entries, sim.applied):
         sys.stdout.write(line + "\n")
 
 
