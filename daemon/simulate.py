@@ -346,12 +346,17 @@ async def _no_sleep(_: float) -> None:
 
 @dataclass
 class Simulation:
-    """One run of a scenario against a config, in a folder of its own."""
+    """One run of a scenario against a config, in a folder of its own.
+
+    The emails the SMTP sink receives are kept as .eml files in `mail_to` when given, else in
+    the folder's `mail` when `keep_mail` is set (the demo).
+    """
 
     scenario: ReplayScenario
     config: Config
     workdir: Path
     keep_mail: bool = False
+    mail_to: Path | None = None
     world: World | None = None
     runtime: Runtime | None = None
     seen: set[int] = field(default_factory=set)
@@ -363,7 +368,7 @@ class Simulation:
 
     @property
     def mail_dir(self) -> Path:
-        return self.workdir / "mail"
+        return self.mail_to or self.workdir / "mail"
 
     def steps(self) -> Iterator[datetime]:
         moment = self.scenario.start
@@ -379,8 +384,9 @@ class Simulation:
             os.environ.setdefault(key, value)
         self.workdir.mkdir(parents=True, exist_ok=True)
         clock = VirtualClock(self.scenario.start)
+        keep = self.mail_to is not None or self.keep_mail
         self.world = start_world(
-            self.scenario.parcels, self.scenario.start, self.mail_dir if self.keep_mail else None
+            self.scenario.parcels, self.scenario.start, self.mail_dir if keep else None
         )
         try:
             url = f"sqlite:///{self.database}"

@@ -1,4 +1,4 @@
-"""Replays that tell real stories: order events and daemon outages.
+"""Replays that tell real stories: order events, daemon outages and kept mails.
 
 The policy's stage rules change often; these tests assert only what any policy must do: nothing
 goes to a buyer after a dispute, an opt-out, a closing or a cancellation; no job runs while the
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
 
@@ -106,8 +108,9 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                    "tracking_numbers": [NEW]})  # fmt: skip
     path = root / "story.json"
     path.write_text(json.dumps(_scenario(62, orders, parcels, order_events=events)))
-    lines = _run(str(path), "--workdir", str(root / "work"))
-    return {"lines": lines, "db": root / "work" / "parcelwatch.db", "orders": orders}
+    mail = root / "mail"
+    lines = _run(str(path), "--workdir", str(root / "work"), "--mail-dir", str(mail))
+    return {"lines": lines, "db": root / "work" / "parcelwatch.db", "mail": mail, "orders": orders}
 
 
 def test_the_control_order_hears_from_us_after_the_event_day(story: dict[str, Any]) -> None:
@@ -165,6 +168,20 @@ def test_events_are_printed_in_time_order_among_the_messages(story: dict[str, An
     times = [_time(line) for line in story["lines"]]
     assert times == sorted(times)
     assert sum(1 for line in story["lines"] if "event" in line) == len(STOPS) + 1
+
+
+def test_mail_dir_keeps_one_eml_per_email_sent_to_its_buyer(story: dict[str, Any]) -> None:
+    emails = [r for r in story["lines"] if r.get("state") == "sent" and r["channel"] == "email"]
+    kept = [
+        message_from_bytes(path.read_bytes(), policy=policy.default)
+        for path in sorted(story["mail"].glob("*.eml"))
+    ]
+    assert len(kept) == len(emails)
+    address = {o["order_id"]: o["email"] for o in story["orders"]}
+    expected = Counter(address[r["order_id"]] for r in emails if r["audience"] == "buyer")
+    to = [m["To"].addresses[0].addr_spec for m in kept]
+    received = Counter(a for a in to if a in address.values())
+    assert expected and received == expected
 
 
 # --- outages ------------------------------------------------------------------------------------

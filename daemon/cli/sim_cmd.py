@@ -38,6 +38,9 @@ def replay(
     workdir: Annotated[
         Path | None, typer.Option("--workdir", help="Keep the replay's database here.")
     ] = None,
+    mail_dir: Annotated[
+        Path | None, typer.Option("--mail-dir", help="Keep each email sent as an .eml file here.")
+    ] = None,
 ) -> None:
     """What parcelwatch would have sent: the outreach log of a scenario, as JSON lines."""
     import asyncio
@@ -61,10 +64,21 @@ def replay(
     except ReplayError as exc:
         fail(str(exc), EXIT_INVALID_INPUT)
     folder = workdir or Path(tempfile.mkdtemp(prefix="parcelwatch-replay-"))
-    sim = Simulation(loaded, cfg, folder)
+    sim = Simulation(loaded, cfg, folder, mail_to=_mail_folder(mail_dir) if mail_dir else None)
     entries = asyncio.run(sim.run())
     for line in replay_lines(entries, sim.applied):
         sys.stdout.write(line + "\n")
+
+
+def _mail_folder(path: Path) -> Path:
+    """--mail-dir: a folder holding no .eml yet, so it ends up with exactly this run's mails."""
+    if path.exists() and not path.is_dir():
+        fail(f"--mail-dir: {path} is not a folder", EXIT_INVALID_INPUT)
+    if path.is_dir() and any(path.glob("*.eml")):
+        fail(
+            f"--mail-dir: {path} already holds .eml files; give an empty folder", EXIT_INVALID_INPUT
+        )
+    return path
 
 
 def demo(
