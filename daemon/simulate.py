@@ -46,11 +46,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Engine
 
@@ -196,6 +196,12 @@ class ReplayScenario:
             _order_events(data.get("order_events", []), by_id, where),
             _outages(data.get("outages", []), where),
         )
+
+    def with_step(self, hours: float) -> ReplayScenario:
+        """The same scenario stepped `hours` at a time (`replay --step-hours`)."""
+        if not 0 < hours <= 24:
+            raise ReplayError("--step-hours: a number of hours from 0 to 24")
+        return replace(self, step=timedelta(hours=hours))
 
     def down_at(self, moment: datetime) -> bool:
         """Whether the daemon is down at `moment` (inside one of the outages)."""
@@ -362,9 +368,11 @@ class Simulation:
     seen: set[int] = field(default_factory=set)
     applied: list[OrderEvent] = field(default_factory=list)
 
+    DATABASE: ClassVar[str] = "parcelwatch.db"  # the replay's own, in `workdir`
+
     @property
     def database(self) -> Path:
-        return self.workdir / "parcelwatch.db"
+        return self.workdir / self.DATABASE
 
     @property
     def mail_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""Replays that tell real stories: order events, daemon outages and kept mails.
+"""Replays that tell real stories: order events, daemon outages, kept mails, and replaying the
+seller's own database (`parcelwatch replay --from-db`).
 
 The policy's stage rules change often; these tests assert only what any policy must do: nothing
 goes to a buyer after a dispute, an opt-out, a closing or a cancellation; no job runs while the
@@ -7,6 +8,7 @@ daemon is down; a new tracking number is the one polled.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections import Counter
@@ -20,7 +22,11 @@ from typer.testing import CliRunner
 
 from carriers.numbers import s10_check_digit
 from daemon.cli import app
+from daemon.db import SchemaError, open_read_only
+from daemon.history import scenario_from_db
+from daemon.importer import validate_record
 from daemon.order_store import REMOVED
+from daemon.simulate import ReplayScenario
 from tests.conftest import SHIPPED_CONFIG
 
 SHIP = datetime(2026, 8, 3, tzinfo=UTC)
@@ -243,3 +249,120 @@ def test_a_bad_order_event_or_outage_is_named_by_file_index_and_key(
     result = CliRunner().invoke(app, ["replay", str(path), "--config", str(SHIPPED_CONFIG)])
     assert result.exit_code == 1
     assert f"{path}: {expected}" in result.stderr
+
+
+# --- replaying the seller's own database ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A replay's database used as a seller's history: one parcel delivered, one stuck, one
+    order disputed on day 20 and one opted out on day 22."""
+    root = tmp_path_factory.mktemp("history")
+    numbers = [_number(33_000_000 + i) for i in range(4)]
+    orders = [_order(f"BR-{i}", n) for i, n in enumerate(numbers)]
+    orders[0] |= {"source": "shopify", "promised_days": 60, "timezone": "America/Sao_Paulo",
+                  "quantity": 2, "carrier": "correios", "channel": "email"}  # fmt: skip
+    parcels = [_delivered(numbers[0], 12), *(_stuck(n) for n in numbers[1:])]
+    events = [{"at": _at(20), "order_id": "BR-2", "event": "dispute_opened"},
+              {"at": _at(22, 7), "order_id": "BR-3", "event": "opted_out"}]  # fmt: skip
+    original = _scenario(30, orders, parcels, order_events=events)
+    path = root / "original.json"
+    path.write_text(json.dumps(original))
+    _run(str(path), "--workdir", str(root / "seller"))
+    database = root / "seller" / "parcelwatch.db"
+    config = root / "config.toml"
+    config.write_text(_with_database(SHIPPED_CONFIG.read_text(), database))
+    return {"original": original, "database": database, "config": config, "root": root}
+
+
+def _with_database(config_text: str, database: Path) -> str:
+    return config_text.replace("sqlite:///parcelwatch.db", f"sqlite:///{database}")
+
+
+def _import_fields(orders: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Each order as the import reads it, without its line number."""
+    rows = [validate_record(i, o)[0] for i, o in enumerate(orders, start=1)]
+    return sorted(tuple(row)[1:] for row in rows if row is not None)
+
+
+def _timelines(parcels: Any) -> dict[str, list[tuple[datetime, str, str]]]:
+    return {
+        number: [(e.at, e.status.value, e.description) for e in parcel.events]
+        for number, parcel in parcels.parcels.items()
+    }
+
+
+def test_from_db_rebuilds_the_orders_parcels_and_their_changes(history: dict[str, Any]) -> None:
+    original = ReplayScenario.from_dict(history["original"], "original")
+    engine = open_read_only(f"sqlite:///{history['database']}")
+    try:
+        rebuilt = scenario_from_db(engine, SHIP, where="seller")
+    finally:
+        engine.dispose()
+    assert _import_fields(rebuilt.orders) == _import_fields(original.orders)
+    assert _timelines(rebuilt.parcels) == _timelines(original.parcels)
+    assert rebuilt.order_events == original.order_events
+    assert rebuilt.start == SHIP
+
+
+def test_replay_from_db_moves_a_stage_with_the_window_and_leaves_the_database_alone(
+    history: dict[str, Any],
+) -> None:
+    changed = history["root"] / "changed.toml"
+    changed.write_text(
+        history["config"]
+        .read_text()
+        .replace(
+            "stages = { tracking_update = 30, reassurance = 45, extension = 83, refund_offer = 60 }",
+            "stages = { tracking_update = 25, reassurance = 40, extension = 83, refund_offer = 55 }",
+        )
+    )
+    before = hashlib.sha256(history["database"].read_bytes()).hexdigest()
+    runs = {}
+    for name, config in (("shipped", history["config"]), ("changed", changed)):
+        result = CliRunner().invoke(app, [
+            "replay", "--from-db", "--since", SHIP.date().isoformat(), "--until",
+            (SHIP + timedelta(days=31)).date().isoformat(), "--step-hours", "12",
+            "--config", str(config), "--workdir", str(history["root"] / f"replay-{name}")])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert "4 orders read" in result.stderr and "day 32 of 32 simulated" in result.stderr
+        runs[name] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert hashlib.sha256(history["database"].read_bytes()).hexdigest() == before
+
+    def first_stage(lines: list[dict[str, Any]]) -> str:
+        stages = [
+            r["due_at"]
+            for r in lines
+            if r.get("order_id") == "BR-1" and r.get("trigger") == "stage"
+        ]
+        assert stages, lines
+        return str(min(stages))
+
+    # The stuck parcel's first stage message comes five days earlier with Brazil at 25/40/55.
+    assert first_stage(runs["changed"]) < first_stage(runs["shipped"])
+    shown = [r for r in runs["shipped"] if "event" in r]
+    assert [(r["event"], r["order_id"]) for r in shown] == [("dispute_opened", "BR-2"),
+                                                            ("opted_out", "BR-3")]  # fmt: skip
+
+
+def test_from_db_without_orders_in_the_range_is_invalid_input(history: dict[str, Any]) -> None:
+    result = CliRunner().invoke(app, ["replay", "--from-db", "--since", "2030-01-01",
+                                      "--config", str(history["config"])])  # fmt: skip
+    assert result.exit_code == 1
+    assert "no orders shipped from 2030-01-01" in result.stderr
+
+
+def test_from_db_on_a_database_without_the_schema_is_a_schema_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    config = tmp_path / "config.toml"
+    config.write_text(_with_database(SHIPPED_CONFIG.read_text(), empty))
+    result = CliRunner().invoke(app, ["replay", "--from-db", "--since", "2026-08-01",
+                                      "--config", str(config)])  # fmt: skip
+    assert result.exit_code == 3
+    assert "has no parcelwatch schema" in result.stderr
+    missing = tmp_path / "missing.db"
+    with pytest.raises(SchemaError, match="no such database file"):
+        open_read_only(f"sqlite:///{missing}")
+    assert not missing.exists()
