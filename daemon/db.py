@@ -8,6 +8,7 @@ with a message that says how to fix it; only `parcelwatch db upgrade` migrates.
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,9 +51,52 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    return create_engine(_postgres_url(url), pool_pre_ping=True)
+
+
+def _postgres_url(url: str) -> str:
+    """`postgresql://` as written in a config, with the driver we install (psycopg 3)."""
+    parsed = make_url(url)
     if parsed.drivername == "postgresql":
-        url = str(parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False))
-    return create_engine(url, pool_pre_ping=True)
+        return str(
+            parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        )
+    return url
+
+
+def open_read_only(url: str) -> Engine:
+    """An engine on a current database that cannot write to it, for reading the seller's history.
+
+    SQLite is opened with `mode=ro` (a missing file is an error rather than a new empty
+    database, and no pragma is set, since each would be a write); PostgreSQL sessions start
+    their transactions read-only. Raises SchemaError when the file is missing or the schema
+    is not current.
+    """
+    parsed = make_url(url)
+    where = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise SchemaError(f"{url}: not a database file")
+        path = Path(parsed.database).expanduser().resolve()
+        if not path.is_file():
+            raise SchemaError(f"{path}: no such database file")
+        uri = f"{path.as_uri()}?mode=ro"  # percent-encoded: any file name is safe in it
+        engine = create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, timeout=30, check_same_thread=False),
+        )
+    else:
+        engine = create_engine(
+            _postgres_url(url),
+            pool_pre_ping=True,
+            connect_args={"options": "-c default_transaction_read_only=on"},
+        )
+    try:
+        check_schema(engine, where)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -126,7 +170,9 @@ def _stored_revision(engine: Engine) -> str | None:
     return str(rows[0][0]) if len(rows) == 1 else None
 
 
-def check_schema(engine: Engine) -> None:
+def check_schema(engine: Engine, where: str | None = None) -> None:
+    """Raise SchemaError unless the schema is current; `where` names the database (default: its
+    URL without the password)."""
     head = shipped_head()
     if head is not None and _stored_revision(engine) == head:
         return  # current: alembic is only needed to migrate or to say what is wrong
@@ -138,7 +184,7 @@ def check_schema(engine: Engine) -> None:
     known = {
         rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
     }
-    where = engine.url.render_as_string(hide_password=True)
+    where = where or engine.url.render_as_string(hide_password=True)
     if status.current is None:
         raise SchemaError(f"{where} has no parcelwatch schema: run `parcelwatch db upgrade`")
     if status.current not in known:
