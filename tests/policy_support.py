@@ -20,7 +20,7 @@ from daemon.policy import (
     ShipmentFacts,
     decide,
 )
-from messages.kinds import Kind
+from messages.kinds import Audience, Kind
 
 CONFIG: Config = load_config(Path(__file__).resolve().parent.parent / "config.toml")
 SHIPPED = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -99,6 +99,7 @@ class Log:
     by_day: dict[float, list[Intent]] = field(default_factory=dict)
     withdrawn: list[tuple[float, Kind, str]] = field(default_factory=list)
     approve: Callable[[Intent], OutreachState] | None = None
+    confirm_actions: bool = True  # staff carry out a marketplace action the day it is decided
 
     def apply(self, at: float, decision: Decision) -> None:
         """Log a decision as the decide job would, and send what is planned at once (staff
@@ -122,6 +123,8 @@ class Log:
                 state = OutreachState.HELD
             elif intent.needs_approval:
                 state = self.approve(intent) if self.approve else OutreachState.AWAITING_APPROVAL
+            elif intent.audience is Audience.MARKETPLACE and not self.confirm_actions:
+                state = OutreachState.MANUAL_PENDING
             else:
                 state = OutreachState.SENT
             sent = (intent.send_after or now) if state is OutreachState.SENT else None

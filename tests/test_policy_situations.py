@@ -8,6 +8,8 @@ dates kept (K1, D1), one message at a time and the budget (B1, B2), a backlog's 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from carriers.status import Status
@@ -19,13 +21,21 @@ from daemon.policy import (
     SPACING,
     STAFF_REPLY,
     Decision,
+    Intent,
     LoggedOutreach,
     ShipmentFacts,
     decide,
 )
-from messages.kinds import Kind, Situation
+from messages.context import MessageContext
+from messages.kinds import Audience, Kind, Situation
+from messages.phrases import ON_ITS_WAY, REMEDIES, found
+from messages.remedies import Remedies
+from messages.render import render
 from tests.policy_support import (
+    NUMBER,
     OTHER_NUMBER,
+    SHIPPED,
+    Log,
     day,
     ev,
     every_day,
@@ -397,3 +407,77 @@ def test_the_refund_follow_up_is_held_while_the_offers_send_is_of_unknown_outcom
 
 def _fields(entry: LoggedOutreach) -> dict[str, object]:
     return {name: getattr(entry, name) for name in entry.__slots__}
+
+
+# --- What the buyer reads for each decision, in every language --------------------------------
+
+LOCALES = ("en", "pt-BR", "es", "ru", "uk", "de", "fr", "it", "pl", "he", "ar")
+# What the carrier last said in each situation, as the message quotes it.
+LAST_SCAN = {
+    Situation.ON_ITS_WAY: "Objeto encaminhado",
+    Situation.AWAITING_CUSTOMS_PAYMENT: "Aguardando pagamento",
+    Situation.DELIVERY_FAILED: "Endereço incorreto",
+    Situation.AT_PICKUP_POINT: "Aguardando retirada",
+    Situation.NEVER_FOUND: "",
+    Situation.RETURNING: "Devolvido ao remetente",
+}
+
+
+def _read(intent: Intent, locale: str, has_protection: bool = True) -> str:
+    """The message a buyer would read for this intent (what send renders from the row)."""
+    context = MessageContext(
+        buyer_name="Ana Luísa",
+        order_id="8152334455667788",
+        store_name="Loja Exemplo",
+        tracking_numbers=(NUMBER,),
+        country="BR",
+        situation=intent.situation.value,
+        last_event_description=LAST_SCAN.get(intent.situation, ""),
+        shipped_at=SHIPPED.date(),
+        next_update_on=intent.next_update_at.date() if intent.next_update_at else None,
+        protection_until=intent.protection_until.date() if intent.protection_until else None,
+        expected_by=intent.expected_by.date() if intent.expected_by else None,
+        remedies=Remedies(full_refund=Decimal("129.90"), currency="BRL", reship=True)
+        if intent.kind is Kind.REFUND_OFFER
+        else None,
+        pickup_location="AGÊNCIA CENTRAL"
+        if intent.situation is Situation.AT_PICKUP_POINT
+        else None,
+        has_protection=has_protection,
+        timezone="America/Sao_Paulo",
+    )
+    rendered = render(intent.kind.value, context, locale)
+    return f"{rendered.subject}\n{rendered.text}"
+
+
+@pytest.mark.parametrize("situation", [s for s in Situation if s is not Situation.DELIVERED])
+@pytest.mark.parametrize("kind", list(MAKE_DUE))
+def test_what_a_decision_sends_says_nothing_the_situation_makes_untrue(
+    kind: Kind, situation: Situation
+) -> None:
+    changes, log = MAKE_DUE[kind]
+    the_window = window("BR", **changes)  # type: ignore[arg-type]
+    parcels = SITUATION_PARCELS[situation]
+    log = [*log, *_told(parcels, the_window, kind)]
+    decision = decide(order("BR"), parcels, the_window, log, day(70))
+    sent = [i for i in decision.intents if not i.skipped and not i.held]
+    buyer = [i for i in sent if i.audience is Audience.BUYER]
+    for intent in buyer:
+        for locale in LOCALES:
+            text = _read(intent, locale)
+            if situation is not Situation.ON_ITS_WAY:
+                assert not found(ON_ITS_WAY, text, locale), (intent.kind, locale, text)
+            if intent.kind is not Kind.REFUND_OFFER:
+                assert not found(REMEDIES, text, locale), (intent.kind, locale, text)
+            if intent.next_update_at is not None:
+                assert intent.next_update_at > day(70)  # never a date already past
+
+
+def test_an_extension_message_is_only_ever_decided_after_its_action_was_confirmed() -> None:
+    parcel = shipment(*moving(3, 12, 24, 36, 48, 58, 68, 78))
+    # Staff never confirm: no extension message, whatever the day.
+    pending = simulate(order("RU"), [parcel], RU, every_day(0, 95), Log(confirm_actions=False))
+    assert Kind.EXTEND_PROTECTION in pending.sent_on(60)
+    assert not [
+        i for intents in pending.by_day.values() for i in intents if i.kind is Kind.EXTENSION
+    ]
