@@ -247,6 +247,52 @@ def test_returned_and_not_found_promise_a_word_by_a_date(locale: str, kind: Kind
     assert formatted(NEXT_UPDATE, locale) in text
 
 
+# "A member of our team will write to you with the options by {date}", as returned_to_sender says
+# it in each language: a person writes, with the options, by the date, and no option is named.
+PERSON_WRITES_BY = {
+    "en": "a member of our team will write to you with the options by {date}.",
+    "pt-BR": "uma pessoa da nossa equipe vai escrever para você com as opções até {date}.",
+    "es": "una persona de nuestro equipo le escribirá con las opciones a más tardar el {date}.",
+    "ru": "наш сотрудник напишет вам о вариантах решения не позднее {date}.",
+    "uk": "наш працівник напише вам про варіанти рішення не пізніше {date}.",
+    "de": "jemand aus unserem team meldet sich bis zum {date} mit den möglichkeiten bei ihnen.",
+    "fr": "un membre de notre équipe vous écrira au plus tard le {date} pour vous présenter les "
+    "options possibles.",
+    "it": "una persona del nostro team le scriverà con le possibili soluzioni entro il {date}.",
+    "pl": "osoba z naszego zespołu napisze do państwa z możliwymi rozwiązaniami najpóźniej {date}.",
+    "he": "נציג מהצוות שלנו יכתוב לכם עם האפשרויות עד {date}.",
+    "ar": "سيراسلكم أحد أعضاء فريقنا بالخيارات المتاحة في موعد أقصاه {date}.",
+}
+
+
+def test_the_person_writes_table_covers_every_shipped_locale() -> None:
+    assert sorted(PERSON_WRITES_BY) == LOCALES
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_not_found_says_a_person_writes_with_the_options_by_the_date_as_returned_does(
+    locale: str,
+) -> None:
+    """The not-found notice goes out with a refund offer that waits for a staff member to choose
+    the remedies: it says that person writes with the options by `next_update_on`, in the same
+    words as the returned notice, and names no remedy (only the approved offer may)."""
+    ctx = context(locale, "never_found")
+    sentence = PERSON_WRITES_BY[locale].format(date=formatted(NEXT_UPDATE, locale)).casefold()
+    not_found = words(Kind.TRACKING_NOT_FOUND, ctx, locale)
+    returned = words(Kind.RETURNED_TO_SENDER, context(locale, "returning"), locale)
+    assert formatted(NEXT_UPDATE, locale) in not_found
+    assert sentence in not_found.casefold()
+    assert sentence in returned.casefold()
+    assert found(REMEDIES, not_found, locale) == []
+    # Another date moves with it: the sentence names the date given, not a fixed one.
+    later = date(2027, 2, 14)
+    moved = words(Kind.TRACKING_NOT_FOUND, replace(ctx, next_update_on=later), locale)
+    assert PERSON_WRITES_BY[locale].format(date=formatted(later, locale)).casefold() in (
+        moved.casefold()
+    )
+    assert formatted(NEXT_UPDATE, locale) not in moved
+
+
 # --- extension ---------------------------------------------------------------------------------------
 
 
