@@ -39,11 +39,13 @@ from daemon.clock import VirtualClock
 from daemon.config import CarrierSection, Config
 from daemon.db import make_engine, upgrade
 from daemon.importer import RowProblem, validate_record
-from daemon.models import OutreachState
+from daemon.models import Order, OutreachState
 from daemon.order_store import import_rows
-from daemon.review import LogEntry, LogFilter, approvable_ids, approve, list_log
+from daemon.review import LogEntry, LogFilter, approvable_ids, approve, compose, list_log
 from daemon.sandbox import EMULATOR_ENV, World, start_world
 from daemon.wiring import Runtime, build_runtime
+from messages.kinds import Kind
+from messages.remedies import Remedies
 
 DEFAULT_DAYS = 100
 
@@ -236,6 +238,11 @@ class Simulation:
                 while (await self.runtime.sender.run_once()).claimed:
                     pass
                 if self.scenario.approve_all:
+                    # As staff would: each refund offer composed first (a full refund of what
+                    # the buyer paid, when the order says, and a new parcel), then approved.
+                    offers = LogFilter(kind=Kind.REFUND_OFFER.value)
+                    for offer in approvable_ids(engine, offers):
+                        compose(engine, offer, _offer, "replay (approve all)", moment)
                     ids = approvable_ids(engine, LogFilter())
                     if ids:
                         approve(engine, ids, "replay (approve all)", moment)
@@ -249,6 +256,14 @@ class Simulation:
             return result
         finally:
             self.world.stop()
+
+
+def _offer(order: Order) -> Remedies:
+    """What a replay offers a buyer whose parcel is lost: their money back when the order says how
+    much it was, and a new parcel."""
+    if order.value:
+        return Remedies(full_refund=order.value, reship=True, currency=order.currency)
+    return Remedies(reship=True)
 
 
 # The fields of a log row that a replay prints: everything a seller compares between two configs,
