@@ -51,6 +51,9 @@ EXPORT_COLUMNS = (
     "last_error",
     "reason",
     "tracking_snapshot",
+    "situation",
+    "next_update_at",
+    "remedies",
 )
 
 

@@ -4,6 +4,7 @@ when, and an offer nobody composed cannot be approved."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -254,3 +255,20 @@ def test_approve_all_with_a_filter_still_needs_composed_offers(
     assert accepted.exit_code == 0, accepted.output
     assert row_of(ws, ids["offer_ae"]).state == OutreachState.APPROVED
     assert row_of(ws, ids["offer_sh"]).state == OutreachState.AWAITING_APPROVAL
+
+
+def test_export_carries_situation_next_update_and_remedies(
+    seeded: tuple[Workspace, dict[str, int]],
+) -> None:
+    ws, ids = seeded
+    assert ws.run("log", "compose", str(ids["offer_ae"]), "--full-refund").exit_code == 0
+    result = ws.run("log", "--kind", "refund_offer", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for r in json.loads(result.stdout)}
+    offer = rows[ids["offer_ae"]]
+    assert Remedies.from_json(offer["remedies"]) == Remedies(
+        full_refund=Decimal("129.90"), currency="BRL"
+    )
+    assert offer["situation"] == "" and offer["next_update_at"] is None
+    header = ws.run("log", "--format", "csv").stdout.splitlines()[0].split(",")
+    assert {"situation", "next_update_at", "remedies"} <= set(header)

@@ -1,5 +1,5 @@
-"""`parcelwatch log ...`: review the outreach log, compose and approve or reject offers, mark
-manual sends."""
+"""`parcelwatch log ...`: review the outreach log, show one entry, compose and approve or reject
+offers, mark manual sends."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from daemon.cli.common import EXIT_INVALID_INPUT, fail, out, state
+from daemon.cli.common import EXIT_INVALID_INPUT, EXIT_NOT_FOUND, fail, out, state
+from daemon.compose import store_template_dir
+from daemon.entry_view import show_entry
 from daemon.models import Order as OrderRecord
 from daemon.models import utcnow
 from daemon.offer_options import OfferOptions
@@ -33,7 +35,7 @@ from messages.kinds import Kind as MessageKind
 from messages.remedies import Remedies
 
 app = typer.Typer(
-    help="Review the outreach log: list, export, compose, approve, reject, mark sent.",
+    help="Review the outreach log: list, export, show, compose, approve, reject, mark sent.",
     invoke_without_command=True,
 )
 
@@ -188,6 +190,21 @@ Currency = Annotated[
 def _choice(options: OfferOptions) -> Callable[[OrderRecord], Remedies]:
     """Each order's remedies from the options (`--full-refund` takes that order's value)."""
     return lambda order: options.remedies_for(order.order_id, order.value, order.currency)
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    row_id: Annotated[int, typer.Argument(help="Log entry id.")],
+) -> None:
+    """Everything to decide on one entry: order, reason, tracking, dates, remedies, and the exact
+    subject and body the send job would send now (or sent), in the buyer's language."""
+    st = state(ctx)
+    config = st.config()
+    text = show_entry(st.engine(), config, row_id, utcnow(), store_template_dir(config))
+    if text is None:
+        fail(f"no log entry {row_id}", EXIT_NOT_FOUND)
+    out.print(text, markup=False, highlight=False, end="")
 
 
 @app.command("compose")
