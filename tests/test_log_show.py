@@ -24,7 +24,7 @@ from tests.test_send_from_row import offer_templates
 
 ORDERS = """order_id,source,buyer_name,email,locale,country,ship_date,tracking_numbers,order_value,currency
 AE-1,aliexpress,Ana Souza,ana@example.com,pt-BR,BR,2026-10-01,QQ850419295BR,"129,90",BRL
-SH-1,shopify,Jo [b]Smith[/b],jo@example.com,en-US,US,2026-10-01,LB528961554HK,25.00,USD
+SH-1,shopify,Jo [b]Smith[/b] :smile:,jo@example.com,en-US,US,2026-10-01,LB528961554HK,25.00,USD
 """
 
 SNAPSHOT = json.dumps(
@@ -148,7 +148,7 @@ def test_a_refund_offer_is_shown_composed_exactly_as_it_goes_out(desk: Desk) -> 
     assert "remedies: not composed yet" in before
     assert f"parcelwatch log compose {row_id} --full-refund --reship" in before
     assert "Subject:" not in before
-    assert "buyer: Jo [b]Smith[/b] <jo@example.com>" in before  # no markup read into data
+    assert "buyer: Jo [b]Smith[/b] :smile: <jo@example.com>" in before  # data, not markup
 
     composed = desk.ws.run("log", "compose", str(row_id), "--full-refund", "--reship")
     assert composed.exit_code == 0, composed.output
@@ -157,7 +157,7 @@ def test_a_refund_offer_is_shown_composed_exactly_as_it_goes_out(desk: Desk) -> 
     header, subject, body = message_of(shown)
     assert "(en), as it would be sent now" in header  # the seller's English template
     assert "We offer: full refund 25.00 USD, reship." in body and "$25.00" in body
-    assert "Hi Jo [b]Smith[/b]," in body
+    assert "Hi Jo [b]Smith[/b] :smile:," in body
 
     approved = desk.ws.run("log", "approve", str(row_id), "--by", "lead")
     assert approved.exit_code == 0, approved.output

@@ -204,7 +204,7 @@ def show_cmd(
     text = show_entry(st.engine(), config, row_id, utcnow(), store_template_dir(config))
     if text is None:
         fail(f"no log entry {row_id}", EXIT_NOT_FOUND)
-    out.print(text, markup=False, highlight=False, end="")
+    out.print(text, markup=False, highlight=False, emoji=False, end="")
 
 
 @app.command("compose")
