@@ -20,6 +20,11 @@ Fields (CSV header names; JSON Lines keys are the same):
   timezone          buyer's IANA time zone for quiet hours (optional: the country's is used)
   channel           email, webhook or manual (optional: email when there is an address)
   state             open (default), closed, disputed or cancelled
+  order_value       what the buyer paid (optional): a non-negative amount with at most two
+                    decimals, "12.50" or "12,50", at most 1,000,000; a refund offer's full
+                    refund is this amount by default (JSON: a number or a string)
+  currency          ISO 4217 code of order_value (BRL, EUR, ...; upper-cased); required when
+                    order_value is given
 """
 
 from __future__ import annotations
@@ -31,11 +36,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
+from decimal import Decimal
+from functools import cache, lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.numbers import list_currencies
 
 from carriers.numbers import normalise, number_warning
 from daemon.config import check_locale
@@ -59,6 +67,8 @@ FIELDS = (
     "timezone",
     "channel",
     "state",
+    "order_value",
+    "currency",
 )
 _TEXT_FIELDS = frozenset(FIELDS) - {"tracking_numbers"}  # a list is fine there
 REQUIRED = ("order_id", "country", "ship_date", "tracking_numbers")
@@ -69,6 +79,11 @@ IMPORT_STATES = frozenset(
 )
 _EMAIL = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
 _SPLIT = re.compile(r"[;,\s]+")
+# An amount as sellers' exports write it: digits, then a point or a comma and one or two decimals
+# (no thousands separators, no sign, no exponent: "1,234.50" would be ambiguous).
+_AMOUNT = re.compile(r"^[0-9]+(?:[.,][0-9]{1,2})?$")
+_AMOUNT_MAX = Decimal("1000000")
+_CENTS = Decimal("0.01")
 _LOCALE_OK: dict[str, bool] = {}
 _ZONE_OK: dict[str, bool] = {}
 
@@ -97,6 +112,8 @@ class OrderRow(NamedTuple):
     timezone: str
     channel: str
     state: str
+    value: Decimal | None  # order_value, to two decimals
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -345,6 +362,16 @@ def validate_record(
             problem(line, "state", f"{state!r} is not one of {', '.join(sorted(IMPORT_STATES))}")
         )
 
+    order_value = text("order_value", "")
+    paid = _order_value(order_value, line, errors) if order_value else None
+    currency = text("currency", "").upper()
+    if currency and currency not in _currencies():
+        errors.append(
+            problem(line, "currency", f"{currency!r} is not an ISO 4217 currency code (e.g. BRL)")
+        )
+    elif order_value and not currency:
+        errors.append(problem(line, "currency", "required when order_value is given"))
+
     if errors or shipped_at is None:
         return None, errors, warnings
     row = OrderRow(  # positional: keyword arguments cost a NamedTuple a dict per row
@@ -365,6 +392,8 @@ def validate_record(
         timezone,
         channel,
         state,
+        paid,
+        currency,
     )
     return row, errors, warnings
 
@@ -449,6 +478,28 @@ def _tracking_numbers(value: object, line: int, errors: list[RowProblem]) -> tup
     if not numbers and not any(e.field == "tracking_numbers" for e in errors):
         errors.append(RowProblem(line, "tracking_numbers", "required"))
     return tuple(numbers)
+
+
+def _order_value(text: str, line: int, errors: list[RowProblem]) -> Decimal | None:
+    """The amount to two decimals ("12,5" is 12.50), or None with an error naming the line."""
+    if not _AMOUNT.match(text):
+        reason = (
+            "has more than two decimals"
+            if re.match(r"^[0-9]+[.,][0-9]{3,}$", text)
+            else "is not an amount (digits with at most two decimals, e.g. 12.50 or 12,50)"
+        )
+        errors.append(RowProblem(line, "order_value", f"{text!r} {reason}"))
+        return None
+    amount = Decimal(text.replace(",", ".")).quantize(_CENTS)
+    if amount > _AMOUNT_MAX:
+        errors.append(RowProblem(line, "order_value", f"{text!r} is over 1,000,000"))
+        return None
+    return amount
+
+
+@cache
+def _currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
 
 
 def _positive_int(

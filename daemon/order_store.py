@@ -42,6 +42,8 @@ IMPORTED_COLUMNS = (
     "timezone",
     "channel",
     "state",
+    "value",
+    "currency",
 )
 _IMPORTED = [_ORDERS.c[name] for name in IMPORTED_COLUMNS]
 # New orders go in as the parsed rows themselves: the OrderRow fields an import may set are

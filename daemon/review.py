@@ -1,6 +1,9 @@
-"""What staff do with the outreach log: filter and export it, approve or reject, mark manual sends.
+"""What staff do with the outreach log: filter and export it, compose refund offers, approve or
+reject, mark manual sends.
 
-Every change records who made it and when. State changes are conditional updates
+A refund offer says only what a person chose: staff compose it (`compose`: full refund, reship,
+partial refund, wait with protection extended) before it can be approved, and `approve` refuses a
+refund offer nobody composed. Every change records who made it and when. State changes are conditional updates
 (`UPDATE ... WHERE state IN (...)`), so a row the send job claimed a moment ago cannot be approved
 or rejected from under it, and two people acting at once cannot both win.
 """
@@ -10,16 +13,18 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Select, or_, select, true, update
 from sqlmodel import Session, col
 
 from daemon.db import rowcount, session_scope
 from daemon.models import PENDING_STATES, Order, OrderState, Outreach, OutreachState
+from messages.kinds import Kind
+from messages.remedies import Remedies, RemedyError
 
 _Query = TypeVar("_Query", bound="Select[*tuple[Any, ...]]")
 
@@ -46,6 +51,9 @@ EXPORT_COLUMNS = (
     "last_error",
     "reason",
     "tracking_snapshot",
+    "situation",
+    "next_update_at",
+    "remedies",
 )
 
 
@@ -147,45 +155,158 @@ def _transition(
     action: str,
 ) -> list[int]:
     """Move rows to a new state if, and only if, they are still in an allowed state."""
-    allowed = tuple(allowed)
     with session_scope(engine) as session:
-        changed = []
-        for row_id in ids:
-            result = session.execute(
-                update(Outreach)
-                .where(col(Outreach.id) == row_id, col(Outreach.state).in_(allowed))
-                .values(**values)
+        return _move(session, ids, tuple(allowed), values, action)
+
+
+def _move(
+    session: Session,
+    ids: Sequence[int],
+    allowed: tuple[str, ...],
+    values: dict[str, Any],
+    action: str,
+    also: ColumnElement[bool] | None = None,
+) -> list[int]:
+    """`_transition` inside the caller's transaction; `also` is one more condition a row must
+    meet (a refund offer must be composed to be approved)."""
+    changed = []
+    for row_id in ids:
+        result = session.execute(
+            update(Outreach)
+            .where(
+                col(Outreach.id) == row_id,
+                col(Outreach.state).in_(allowed),
+                also if also is not None else true(),
             )
-            if rowcount(result) == 1:
-                changed.append(row_id)
-                continue
-            current = session.execute(
-                select(col(Outreach.state)).where(col(Outreach.id) == row_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise ReviewError(f"no log entry {row_id}")
-            raise ReviewError(
-                f"log entry {row_id} is {current}; only {', '.join(allowed)} can be {action}"
-            )
+            .values(**values)
+        )
+        if rowcount(result) == 1:
+            changed.append(row_id)
+            continue
+        current = session.execute(
+            select(col(Outreach.state), col(Outreach.kind)).where(col(Outreach.id) == row_id)
+        ).first()
+        if current is None:
+            raise ReviewError(f"no log entry {row_id}")
+        if also is not None and current.state in allowed and current.kind == Kind.REFUND_OFFER:
+            raise ReviewError(_NOT_COMPOSED.format(id=row_id))
+        raise ReviewError(
+            f"log entry {row_id} is {current.state}; only {', '.join(allowed)} can be {action}"
+        )
     return changed
 
 
-def approve(
-    engine: Engine, ids: Sequence[int], by: str, now: datetime, note: str = ""
-) -> list[int]:
-    return _transition(
-        engine,
-        ids,
-        [OutreachState.AWAITING_APPROVAL],
-        {
-            "state": OutreachState.APPROVED,
-            "decided_by": by,
-            "decided_at": now,
-            "decision_note": note,
-            "updated_at": now,
-        },
-        "approved",
+_NOT_COMPOSED = (
+    "log entry {id} is a refund offer nobody has composed: choose what to offer the buyer "
+    "first, e.g. `parcelwatch log approve {id} --full-refund --reship`, or "
+    "`parcelwatch log compose {id} ...` (options: --full-refund, --full-refund-amount, "
+    "--reship, --partial AMOUNT|PCT%, --wait, --line); `parcelwatch log show {id}` shows it"
+)
+
+# A refund offer's remedies as staff chose them, or how to choose them from each row's order
+# (`--full-refund` offers each order's own value).
+RemedyChoice = Remedies | Callable[[Order], Remedies]
+
+
+def compose(
+    engine: Engine,
+    row_id: int,
+    remedies: RemedyChoice,
+    by: str,
+    now: datetime,
+    *,
+    protection_sources: Collection[str] = (),
+) -> Remedies:
+    """Store what a refund offer puts to the buyer, on a refund offer awaiting approval.
+
+    `wait_extended` is refused for an order whose source is not one of `protection_sources`
+    (config `store.protection_sources`): without a protection the seller can extend, "keep
+    waiting with your protection extended" would be untrue. Returns the stored remedies; raises
+    ReviewError naming the entry and the problem.
+    """
+    with session_scope(engine) as session:
+        return _compose(session, row_id, remedies, by, now, protection_sources)
+
+
+def _compose(
+    session: Session,
+    row_id: int,
+    choice: RemedyChoice,
+    by: str,
+    now: datetime,
+    protection_sources: Collection[str],
+) -> Remedies:
+    found = session.execute(
+        select(Outreach, Order)
+        .join(Order, col(Order.id) == col(Outreach.order_pk))
+        .where(col(Outreach.id) == row_id)
+    ).first()
+    if found is None:
+        raise ReviewError(f"no log entry {row_id}")
+    row, order = found
+    if row.kind != Kind.REFUND_OFFER:
+        raise ReviewError(
+            f"log entry {row_id} is a {row.kind}; only a refund_offer can be composed"
+        )
+    if row.state != OutreachState.AWAITING_APPROVAL:
+        raise ReviewError(
+            f"log entry {row_id} is {row.state}; only awaiting_approval can be composed"
+        )
+    try:
+        remedies = choice if isinstance(choice, Remedies) else choice(order)
+    except RemedyError as exc:
+        raise ReviewError(f"log entry {row_id} (order {order.order_id}): {exc}") from None
+    if remedies.wait_extended and order.source not in protection_sources:
+        sources = ", ".join(protection_sources) or "none"
+        raise ReviewError(
+            f"log entry {row_id}: --wait: order {order.order_id} comes from {order.source!r}, "
+            f"whose buyers have no protection the seller can extend (store.protection_sources: "
+            f"{sources}); offer another remedy"
+        )
+    result = session.execute(
+        update(Outreach)
+        .where(
+            col(Outreach.id) == row_id,
+            col(Outreach.state) == OutreachState.AWAITING_APPROVAL,
+        )
+        .values(remedies=remedies.to_json(), decided_by=by, decided_at=now, updated_at=now)
     )
+    if rowcount(result) != 1:  # withdrawn or decided a moment ago
+        raise ReviewError(f"log entry {row_id} changed while it was composed; look again")
+    return remedies
+
+
+def approve(
+    engine: Engine,
+    ids: Sequence[int],
+    by: str,
+    now: datetime,
+    note: str = "",
+    *,
+    remedies: RemedyChoice | None = None,
+    protection_sources: Collection[str] = (),
+) -> list[int]:
+    """Let rows waiting for approval go out. With `remedies`, each row (a refund offer) is
+    composed first (see `compose`), in the same transaction. A refund offer without remedies is
+    refused: it would offer what nobody chose. All or nothing: one refused row changes none."""
+    with session_scope(engine) as session:
+        if remedies is not None:
+            for row_id in ids:
+                _compose(session, row_id, remedies, by, now, protection_sources)
+        return _move(
+            session,
+            ids,
+            (OutreachState.AWAITING_APPROVAL,),
+            {
+                "state": OutreachState.APPROVED,
+                "decided_by": by,
+                "decided_at": now,
+                "decision_note": note,
+                "updated_at": now,
+            },
+            "approved",
+            also=or_(col(Outreach.kind) != Kind.REFUND_OFFER, col(Outreach.remedies) != ""),
+        )
 
 
 def reject(engine: Engine, ids: Sequence[int], by: str, now: datetime, reason: str) -> list[int]:

@@ -6,6 +6,11 @@ and is never re-sent automatically, because the server may or may not have accep
 Message-ID is derived from the row, the same on every attempt, so a person or relay can spot a copy.
 Every state change is fenced by the row's lease token: a daemon that lost its lease changes nothing.
 
+What a row says is made by `daemon.compose.compose_message` from the row's own columns (the dates
+and situation decide wrote, the remedies staff chose), the same function `log show` uses: send
+renders, it never works a date out again. A buyer row whose promised next-update day is today or
+past is not sent; it fails with the reason, for staff to see.
+
 Named crash points (`CRASH_POINTS`) let the reliability tests kill the process at each step.
 
 A run reads its claimed rows with their orders, shipments and events in a few queries, sends its
@@ -20,7 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cache, partial
 from pathlib import Path
 from typing import Any
@@ -31,18 +36,17 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
-    func,
     or_,
     select,
     update,
 )
 from sqlalchemy.engine import Dialect
 
-from carriers.status import Status
 from daemon.bulk import bulk_update
-from daemon.config import Config, Window
+from daemon.compose import PromisedDatePassed, compose_message, load_material, protection_task
+from daemon.config import Config
 from daemon.db import rowcount, session_scope
-from daemon.leases import OUTREACH, SHIPMENTS, claim, release_values
+from daemon.leases import OUTREACH, claim, release_values
 from daemon.models import Order, OrderState, OutreachState, TrackingEvent
 from daemon.quiet import quiet_until
 from messages.channels.base import (
@@ -53,13 +57,10 @@ from messages.channels.base import (
     ReceiptStatus,
     RetryableSendError,
     SessionChannel,
-    make_message_id,
-    unsubscribe_target,
 )
 from messages.channels.smtp import SmtpSession
-from messages.context import MessageContext, StaffContext
 from messages.kinds import Audience, Kind
-from messages.render import MissingTemplate, choose_locale, render
+from messages.render import MissingTemplate
 
 log = logging.getLogger("parcelwatch.send")
 
@@ -101,6 +102,7 @@ class SendReport:
     retried: int = 0
     failed: int = 0
     held: int = 0
+    date_passed: int = 0  # held: the date the message promises is today or past (for the buyer)
     suppressed: int = 0
     deferred: int = 0  # quiet hours
     needs_review: int = 0
@@ -201,13 +203,19 @@ class Sender:
         if kind is Kind.REVIEW_REQUEST and not self.config.store.review_url:
             return _Plan(now, "suppressed", OutreachState.SUPPRESSED,
                          {"last_error": "no store.review_url configured"})  # fmt: skip
-        if kind is Kind.EXTEND_PROTECTION:
-            text = _extension_instructions(order, row, window)
-            return _Plan(now, "manual", OutreachState.MANUAL_PENDING,
-                         {"subject": f"Extend buyer protection for order {order.order_id}",
-                          "body_text": text})  # fmt: skip
         try:
-            message, locale = self._build(item, window, kind, audience)
+            if kind is Kind.EXTEND_PROTECTION:
+                subject, text = protection_task(self.config, order, row)
+                return _Plan(now, "manual", OutreachState.MANUAL_PENDING,
+                             {"subject": subject, "body_text": text})  # fmt: skip
+            message, locale = compose_message(
+                self.config, row, order, item.shipments, item.last_event, item.pickup_event,
+                now, self.template_dir,
+            )  # fmt: skip
+        except PromisedDatePassed as exc:
+            # Never a message that names a day already gone: a person looks at it instead.
+            return _Plan(now, "date_passed", OutreachState.FAILED,
+                         {"last_error": f"held for staff: {exc}"})  # fmt: skip
         except (MissingTemplate, ValueError) as exc:
             return _Plan(now, "held", OutreachState.FAILED,
                          {"last_error": f"held for staff: {exc}"})  # fmt: skip
@@ -302,98 +310,6 @@ class Sender:
                 "sent", extra={"outreach_id": row_id, "kind": row.kind, "channel": channel_name}
             )
         return channel_name
-
-    def _build(
-        self, item: _Work, window: Window, kind: Kind, audience: Audience
-    ) -> tuple[OutgoingMessage, str]:
-        row, order, ships = item.row, item.order, item.shipments
-        store = self.config.store
-        domain = store.from_address.rpartition("@")[2]
-        message_id = make_message_id(f"outreach-{row.id}", domain)
-        numbers = tuple(s.tracking_number for s in ships if not s.closed or s.status)
-        tz = order.timezone or window.timezone
-        if audience is Audience.STAFF:
-            context: MessageContext | StaffContext = StaffContext(
-                store_name=store.name,
-                order_id=order.order_id,
-                buyer_name=order.buyer_name,
-                tracking_numbers=numbers,
-                country=order.country,
-                reason=row.reason,
-                shipped_at=order.shipped_at.date(),
-                days=(self.clock() - order.shipped_at).days,
-                command_hint=f"parcelwatch orders story {order.order_id}",
-            )
-            locale = store.default_locale
-            to_address, to_name = store.staff_email, store.name
-        else:
-            context = self._buyer_context(item, window, numbers, tz)
-            locale = self._locale(kind, order, window)
-            to_address, to_name = order.email, order.buyer_name
-        rendered = render(kind.value, context, locale, template_dir=self.template_dir)
-        unsubscribe = unsubscribe_target(
-            store.unsubscribe_url, store.reply_to or store.from_address
-        )
-        message = OutgoingMessage.compose(
-            rendered,
-            message_id=message_id,
-            to_address=to_address,
-            to_name=to_name,
-            kind=kind.value,
-            order_id=order.order_id,
-            unsubscribe=unsubscribe if audience is Audience.BUYER else "",
-        )
-        return message, rendered.locale
-
-    def _locale(self, kind: Kind, order: Row[Any], window: Window) -> str:
-        """The buyer's language (else the country's window, else the store's); with
-        `missing_template = "fallback"` the next language that has the template."""
-        return choose_locale(
-            kind.value,
-            order.locale or window.locale,
-            order.country,
-            self.config.store.default_locale,
-            template_dir=self.template_dir,
-            fallback=self.config.store.missing_template == "fallback",
-        )
-
-    def _buyer_context(
-        self, item: _Work, window: Window, numbers: tuple[str, ...], tz: str
-    ) -> MessageContext:
-        row, order, ships, last, pickup = (
-            item.row, item.order, item.shipments, item.last_event, item.pickup_event
-        )  # fmt: skip
-        promised = order.promised_days or window.promised_days
-        protection = order.shipped_at + timedelta(days=promised)
-        if row.kind in (Kind.EXTENSION, Kind.EXTEND_PROTECTION):
-            protection += timedelta(days=window.extension_days)
-        store = self.config.store
-        carriers = sorted({s.carrier for s in ships if s.carrier})
-        return MessageContext(
-            buyer_name=order.buyer_name or "",
-            order_id=order.order_id,
-            store_name=store.name,
-            tracking_numbers=numbers,
-            carrier=", ".join(carriers),
-            country=order.country,
-            # status_text stays empty: the context wants words the buyer reads, and our status
-            # names are English; the templates already say where the parcel is in the buyer's tongue.
-            last_event_description=last.description if last else "",
-            last_event_location=last.location if last else "",
-            last_event_at=last.occurred_at if last else None,
-            shipped_at=order.shipped_at.date(),
-            expected_by=(order.shipped_at + timedelta(days=promised)).date(),
-            next_update_on=_next_update(self.clock(), window, order.shipped_at),
-            protection_until=protection.date(),
-            customs_variant=window.customs_variant,
-            product=order.product,
-            quantity=order.quantity,
-            signature=store.signature,
-            reply_address=store.reply_to or store.from_address,
-            review_url=store.review_url.replace("{order_id}", order.order_id) or None,
-            pickup_location=(pickup.location or pickup.description) if pickup else None,
-            timezone=tz,
-        )
 
     def _finish(
         self,
@@ -510,55 +426,14 @@ class _Work:
 
 
 def _load(session: Any, leased: Sequence[tuple[int, int]]) -> list[_Work]:
-    """The claimed rows, their orders, shipments and latest events: five queries for the whole
-    batch instead of five per message. In claim order."""
+    """The claimed rows with what their messages are made from, in claim order."""
     tokens = dict(leased)
-    rows = {
-        r.id: r for r in session.execute(select(OUTREACH).where(OUTREACH.c.id.in_(tokens))).all()
-    }
-    pks = {r.order_pk for r in rows.values()}
-    orders = {o.id: o for o in session.execute(select(ORDERS).where(ORDERS.c.id.in_(pks))).all()}
-    ships: dict[int, list[Row[Any]]] = {pk: [] for pk in pks}
-    for ship in session.execute(
-        select(SHIPMENTS).where(SHIPMENTS.c.order_pk.in_(pks)).order_by(SHIPMENTS.c.id)
-    ).all():
-        ships[ship.order_pk].append(ship)
-    last = _latest_events(session, pks, None)
-    pickup = _latest_events(session, pks, Status.AVAILABLE_FOR_PICKUP)
+    found = load_material(session, list(tokens))
     return [
-        _Work(
-            row,
-            tokens[row_id],
-            orders[row.order_pk],
-            ships[row.order_pk],
-            last.get(row.order_pk),
-            pickup.get(row.order_pk),
-        )
+        _Work(m.row, tokens[row_id], m.order, m.shipments, m.last_event, m.pickup_event)
         for row_id, _ in leased
-        if (row := rows.get(row_id)) is not None
+        if (m := found.get(row_id)) is not None
     ]
-
-
-def _latest_events(session: Any, pks: set[int], status: Status | None) -> dict[int, Row[Any]]:
-    """Each order's most recent tracking event over all its shipments (of `status`, if given)."""
-    ranked = (
-        select(
-            EVENTS.c.description,
-            EVENTS.c.location,
-            EVENTS.c.occurred_at,
-            SHIPMENTS.c.order_pk,
-            func.row_number()
-            .over(partition_by=SHIPMENTS.c.order_pk, order_by=EVENTS.c.occurred_at.desc())
-            .label("rank"),
-        )
-        .join(SHIPMENTS, SHIPMENTS.c.id == EVENTS.c.shipment_id)
-        .where(SHIPMENTS.c.order_pk.in_(pks))
-    )
-    if status is not None:
-        ranked = ranked.where(EVENTS.c.status == status)
-    sub = ranked.subquery()
-    found = session.execute(select(sub).where(sub.c.rank == 1)).all()
-    return {event.order_pk: event for event in found}
 
 
 class _Sessions:
@@ -583,24 +458,3 @@ class _Sessions:
         if channel is not None:
             self._open[name] = channel
         return channel
-
-
-def _next_update(now: datetime, window: Window, shipped_at: datetime) -> date:
-    """The date we promise to write again: the next stage day still ahead, else a week from now."""
-    ahead = [
-        shipped_at + timedelta(days=day)
-        for day in (window.stages.reassurance, window.stages.refund_offer, window.stages.extension)
-        if day is not None and shipped_at + timedelta(days=day) > now
-    ]
-    return min(ahead, default=now + timedelta(days=7)).date()
-
-
-def _extension_instructions(order: Row[Any], row: Row[Any], window: Window) -> str:
-    promised = order.promised_days or window.promised_days
-    until = order.shipped_at + timedelta(days=promised + window.extension_days)
-    return (
-        f"Extend the buyer's protection (confirmation-of-receipt time) for order {order.order_id} "
-        f"by {window.extension_days} days in the marketplace's seller center, so it runs until "
-        f"{until:%Y-%m-%d}. The buyer is told in a separate message. Then run "
-        f"`parcelwatch log mark-sent {row.id}`.\nWhy: {row.reason}"
-    )

@@ -59,11 +59,21 @@ from daemon.clock import VirtualClock
 from daemon.config import CarrierSection, Config
 from daemon.db import make_engine, upgrade
 from daemon.importer import OrderRow, RowProblem, validate_record
-from daemon.models import OrderState, OutreachState
+from daemon.models import Order, OrderState, OutreachState
 from daemon.order_store import import_rows
-from daemon.review import LogEntry, LogFilter, approvable_ids, approve, list_log, opt_out
+from daemon.review import (
+    LogEntry,
+    LogFilter,
+    approvable_ids,
+    approve,
+    compose,
+    list_log,
+    opt_out,
+)
 from daemon.sandbox import EMULATOR_ENV, World, start_world
 from daemon.wiring import Runtime, build_runtime
+from messages.kinds import Kind
+from messages.remedies import Remedies
 
 DEFAULT_DAYS = 100
 
@@ -421,6 +431,11 @@ class Simulation:
                 if not self.scenario.down_at(moment):
                     await self._run_jobs(self.runtime)
                 if self.scenario.approve_all:
+                    # As staff would: each refund offer composed first (a full refund of what
+                    # the buyer paid, when the order says, and a new parcel), then approved.
+                    offers = LogFilter(kind=Kind.REFUND_OFFER.value)
+                    for offer in approvable_ids(engine, offers):
+                        compose(engine, offer, _offer, "replay (approve all)", moment)
                     ids = approvable_ids(engine, LogFilter())
                     if ids:
                         approve(engine, ids, "replay (approve all)", moment)
@@ -472,6 +487,14 @@ class Simulation:
             rows[event.order_id] = row
             import_rows(engine, [row], now)
         self.applied.append(event)
+
+
+def _offer(order: Order) -> Remedies:
+    """What a replay offers a buyer whose parcel is lost: their money back when the order says how
+    much it was, and a new parcel."""
+    if order.value:
+        return Remedies(full_refund=order.value, reship=True, currency=order.currency)
+    return Remedies(reship=True)
 
 
 # The fields of a log row that a replay prints: everything a seller compares between two configs,

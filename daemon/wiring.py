@@ -21,6 +21,7 @@ from carriers.ratelimit import Unlimited
 from carriers.registry import build_adapter
 from carriers.routing import Overrides, route
 from daemon.alerts import StaffAlerts
+from daemon.compose import store_template_dir
 from daemon.config import CarrierSection, Config, secret
 from daemon.decide import Decider
 from daemon.pace import DatabaseLimiter
@@ -165,8 +166,8 @@ def build_runtime(
     adapters = build_adapters(
         config, clock, transport, carrier_limits=carrier_limits, engine=engine
     )
-    if template_dir is None and config.store.template_dir:
-        template_dir = Path(config.store.template_dir)
+    if template_dir is None:
+        template_dir = store_template_dir(config)
     lease = config.daemon.lease_seconds
     channels = build_channels(config, clock)
     return Runtime(

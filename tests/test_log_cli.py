@@ -103,7 +103,7 @@ def test_log_exports(seeded: tuple[Workspace, dict[str, int]], fmt: str) -> None
 def test_approve_records_who_and_when(seeded: tuple[Workspace, dict[str, int]]) -> None:
     ws, ids = seeded
     result = ws.run(
-        "log", "approve", str(ids["offer_br"]), "--note", "buyer asked", "--by", "maria"
+        "log", "approve", str(ids["offer_br"]), "--reship", "--note", "buyer asked", "--by", "maria"
     )
     assert result.exit_code == 0, result.output
     row = _state(ws, ids["offer_br"])
@@ -126,7 +126,7 @@ def test_only_pending_entries_can_be_approved(seeded: tuple[Workspace, dict[str,
 
 def test_bulk_approve_by_filter(seeded: tuple[Workspace, dict[str, int]]) -> None:
     ws, ids = seeded
-    result = ws.run("log", "approve", "--all", "--country", "RU", "--by", "lead")
+    result = ws.run("log", "approve", "--all", "--country", "RU", "--reship", "--by", "lead")
     assert result.exit_code == 0, result.output
     assert _state(ws, ids["offer_ru"]).state == OutreachState.APPROVED
     assert _state(ws, ids["offer_br"]).state == OutreachState.AWAITING_APPROVAL

@@ -22,6 +22,7 @@ from daemon.order_store import import_rows
 from daemon.review import LogFilter, approvable_ids, approve, list_log
 from daemon.sandbox import EMULATOR_ENV, sandbox_config, start_world
 from daemon.wiring import build_runtime
+from messages.remedies import Remedies
 from tests.conftest import SHIPPED_CONFIG
 
 SHIP = datetime(2026, 9, 1, tzinfo=UTC)
@@ -96,8 +97,8 @@ def test_a_hundred_days_on_loopback(tmp_path: Path, env: None) -> None:
                 world.set_clock(clock())
                 await runtime.poller.run_once()
                 await runtime.decider.run_once()
-                for row_id in approvable_ids(engine, LogFilter()):
-                    approve(engine, [row_id], "test-lead", clock())  # staff approve every offer
+                for row_id in approvable_ids(engine, LogFilter()):  # staff approve every offer
+                    approve(engine, [row_id], "test-lead", clock(), remedies=Remedies(reship=True))
                 await runtime.sender.run_once()
             await runtime.close()
 

@@ -21,6 +21,7 @@ from daemon.review import approve
 from daemon.sandbox import SmtpSink
 from daemon.send import Sender
 from daemon.wiring import build_channels
+from messages.remedies import Remedies
 from tests.conftest import SHIPPED_CONFIG
 
 NOON_UTC = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)  # 12:00 in Sao Paulo, 18:00 in Moscow
@@ -59,9 +60,10 @@ class World:
     ) -> int:
         with Session(self.engine) as s:
             order = s.execute(select(Order).where(Order.order_id == order_id)).scalar_one()  # type: ignore[arg-type]
-            row = s.execute(insert(Outreach).values(order_pk=order.id, kind=kind, trigger="stage", state=state,
-                            channel="email", audience="buyer", reason="test", due_at=NOON_UTC,
-                            created_at=NOON_UTC, updated_at=NOON_UTC, **values).returning(Outreach.id)).scalar_one()  # type: ignore[arg-type]  # fmt: skip
+            columns = {"order_pk": order.id, "kind": kind, "trigger": "stage", "state": state,
+                       "channel": "email", "audience": "buyer", "reason": "test", "due_at": NOON_UTC,
+                       "created_at": NOON_UTC, "updated_at": NOON_UTC, **values}  # fmt: skip
+            row = s.execute(insert(Outreach).values(**columns).returning(Outreach.id)).scalar_one()  # type: ignore[arg-type]
             s.commit()
         return int(row)
 
@@ -112,9 +114,8 @@ def test_sent_once_with_headers_and_the_buyers_language(world: World) -> None:
 
 
 def test_refund_offers_wait_for_approval(world: World) -> None:
-    row_id = world.plan(
-        "US-1", "refund_offer", OutreachState.AWAITING_APPROVAL, needs_approval=True
-    )
+    row_id = world.plan("US-1", "refund_offer", OutreachState.AWAITING_APPROVAL,
+                        needs_approval=True, remedies=Remedies(reship=True).to_json())  # fmt: skip
     world.send()
     assert world.sink.messages == [] and world.row(row_id).state == OutreachState.AWAITING_APPROVAL
     approve(world.engine, [row_id], "lead", NOON_UTC)
@@ -199,7 +200,9 @@ def test_a_sellers_template_folder_overrides_the_shipped_one(tmp_path: Path) -> 
 
 def test_quiet_hours_defer_to_the_buyers_morning(world: World) -> None:
     world.clock.set(datetime(2026, 11, 11, 2, 0, tzinfo=UTC))  # 23:00 in Sao Paulo
-    row_id = world.plan("BR-1", "reassurance")
+    row_id = world.plan(
+        "BR-1", "reassurance", next_update_at=datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    )
     world.send()
     row = world.row(row_id)
     assert world.sink.messages == [] and row.state == OutreachState.PLANNED

@@ -118,7 +118,8 @@ def show(
     out.print(
         f"buyer: {o.buyer_name or '-'} <{o.email or 'no email'}> locale {o.locale or '-'}  "
         f"to {o.country}  shipped {o.shipped_at:%Y-%m-%d}  "
-        f"promised {o.promised_days or '-'} days  product {o.product or '-'} x{o.quantity}",
+        f"promised {o.promised_days or '-'} days  product {o.product or '-'} x{o.quantity}  "
+        f"paid {f'{o.value} {o.currency}' if o.value is not None else '-'}",
         markup=False,
     )
     for s in view.shipments:

@@ -30,6 +30,7 @@ from daemon.leases import SHIPMENTS
 from daemon.review import LogFilter, approvable_ids, approve
 from daemon.simulate import sandboxed
 from daemon.wiring import build_runtime
+from messages.remedies import Remedies
 
 KILLED = 137  # what a shell reports for SIGKILL; the parent only checks "non-zero"
 
@@ -107,7 +108,9 @@ async def run(spec: dict[str, Any]) -> None:
             killer.phase = "approve"
             ids = approvable_ids(engine, LogFilter())
             if ids:
-                approve(engine, ids, "crash trial (approve all)", moment)
+                # staff approve every offer (refund offers are the only kind waiting), composed
+                approve(engine, ids, "crash trial (approve all)", moment,
+                        remedies=Remedies(reship=True))  # fmt: skip
     progress.write_text(str(steps + 1))
     await runtime.close()
     engine.dispose()
