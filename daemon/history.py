@@ -30,8 +30,9 @@ ORDERS = Order.__table__  # type: ignore[attr-defined]
 SHIPMENTS = Shipment.__table__  # type: ignore[attr-defined]
 EVENTS = TrackingEvent.__table__  # type: ignore[attr-defined]
 
-# Order columns that become import fields of the same name (`ship_date` and the tracking numbers
-# are added apart). The phone number is left out: no replay needs it.
+# Order columns that become import fields of the same name (`value` becomes `order_value`;
+# `ship_date` and the tracking numbers are added apart). The phone number is left out: no replay
+# needs it.
 ORDER_FIELDS = ("order_id", "source", "buyer_name", "email", "locale", "country",
                 "promised_days", "product", "quantity", "timezone", "channel",
                 "value", "currency")  # fmt: skip
@@ -136,8 +137,8 @@ def _order_record(order: Any, shipments: list[Any]) -> dict[str, Any]:
         for name in ORDER_FIELDS
         if order._mapping.get(name) not in (None, "")
     }
-    if "value" in record:
-        record["value"] = str(record["value"])  # exact text, as DecimalText keeps it
+    if "value" in record:  # the import field's name; exact text, as DecimalText keeps it
+        record["order_value"] = str(record.pop("value"))
     record["ship_date"] = order.shipped_at.isoformat()
     current = [s for s in shipments if s.poll_error != REMOVED] or shipments
     record["tracking_numbers"] = [s.tracking_number for s in current]

@@ -262,7 +262,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     numbers = [_number(33_000_000 + i) for i in range(4)]
     orders = [_order(f"BR-{i}", n) for i, n in enumerate(numbers)]
     orders[0] |= {"source": "shopify", "promised_days": 60, "timezone": "America/Sao_Paulo",
-                  "quantity": 2, "carrier": "correios", "channel": "email"}  # fmt: skip
+                  "quantity": 2, "carrier": "correios", "channel": "email",
+                  "order_value": "129.90", "currency": "BRL"}  # fmt: skip
     parcels = [_delivered(numbers[0], 12), *(_stuck(n) for n in numbers[1:])]
     events = [{"at": _at(20), "order_id": "BR-2", "event": "dispute_opened"},
               {"at": _at(22, 7), "order_id": "BR-3", "event": "opted_out"}]  # fmt: skip
