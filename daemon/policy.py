@@ -1326,10 +1326,12 @@ def evaluate(
     decided = [held for d in stages + others if (held := _situation_hold(case, _missed(case, d)))]
     intents = [_intents(case, due, at, note) for due, at, note in _calm(case, decided)]
     intents.sort(key=lambda i: (i.due_at, i.kind.value, i.trigger))
-    # What falls due later once this decision is logged and goes out as planned (a refund offer
-    # holds stages, a delivered confirmation starts the review request's clock, a promise its
-    # promised update).
-    after = case.with_log([*logged, *(as_sent(i, now) for i in intents)])
+    # What falls due later once this decision is logged and what is ready goes out as planned
+    # (a refund offer holds stages and starts its follow-up's clock, a delivered confirmation
+    # starts the review request's, a promise its promised update).
+    after = case.with_log(
+        [*(_gone_out(e, now) for e in logged), *(as_sent(i, now) for i in intents)]
+    )
     times = [d.due_at for d in _all_dues(after, answers) if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
@@ -1355,6 +1357,15 @@ def as_sent(intent: Intent, now: datetime) -> LoggedOutreach:
     if entry.state is not OutreachState.PLANNED or intent.audience is Audience.MARKETPLACE:
         return entry  # a marketplace action is done when staff (or the API) confirm it
     return replace(entry, state=OutreachState.SENT, sent_at=intent.send_after or now)
+
+
+def _gone_out(entry: LoggedOutreach, now: datetime) -> LoggedOutreach:
+    """A logged buyer message ready to go, as it will be once sent (for the next wake time)."""
+    if entry.state not in (OutreachState.PLANNED, OutreachState.APPROVED):
+        return entry
+    if entry.kind.audience is not Audience.BUYER:
+        return entry
+    return replace(entry, state=OutreachState.SENT, sent_at=max(now, entry.send_after or now))
 
 
 def as_logged(intent: Intent, now: datetime) -> LoggedOutreach:

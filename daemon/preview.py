@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_, select
+from sqlalchemy import Engine, select
 
 from daemon.config import Config
 from daemon.decide import Decider
 from daemon.leases import OUTREACH
-from daemon.models import Order, OutreachState
+from daemon.models import Order
+from daemon.send import READY_STATES, ready_to_send
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
-READY_STATES = (OutreachState.PLANNED, OutreachState.APPROVED)
 
 
 @dataclass(frozen=True)
@@ -87,15 +87,6 @@ def _order_ids(engine: Engine, pks: set[int]) -> dict[int, str]:
     with engine.connect() as conn:
         found = conn.execute(select(ORDERS.c.id, ORDERS.c.order_id).where(ORDERS.c.id.in_(pks)))
         return {pk: order_id for pk, order_id in found}
-
-
-def ready_to_send(now: datetime) -> Any:
-    """The send job's condition for a log row it may take at `now`."""
-    return and_(
-        OUTREACH.c.state.in_([s.value for s in READY_STATES]),
-        OUTREACH.c.due_at <= now,
-        or_(OUTREACH.c.next_attempt_at.is_(None), OUTREACH.c.next_attempt_at <= now),
-    )
 
 
 def _ready(engine: Engine, now: datetime) -> list[PreviewLine]:

@@ -193,7 +193,17 @@ def _move(
         raise ReviewError(
             f"log entry {row_id} is {current.state}; only {', '.join(allowed)} can be {action}"
         )
+    if changed and "updated_at" in values:
+        _wake_orders(session, changed, values["updated_at"])
     return changed
+
+
+def _wake_orders(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    """Staff changed these rows: their orders are decided again at once (a confirmed extension
+    is announced, a rejected offer lets the window go on, an approved one starts its follow-up's
+    clock once sent), not at the wake time the policy set before."""
+    orders = select(col(Outreach.order_pk)).where(col(Outreach.id).in_(row_ids))
+    session.execute(update(Order).where(col(Order.id).in_(orders)).values(decide_after=now))
 
 
 _NOT_COMPOSED = (

@@ -74,6 +74,16 @@ BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), ti
 READY_STATES = (OutreachState.PLANNED, OutreachState.APPROVED)
 
 
+def ready_to_send(now: datetime) -> ColumnElement[bool]:
+    """A log row the send job may take at `now`: ready, due, and not waiting (a retry's backoff,
+    quiet hours, one message at a time, the budget)."""
+    return and_(
+        OUTREACH.c.state.in_([s.value for s in READY_STATES]),
+        OUTREACH.c.due_at <= now,
+        or_(OUTREACH.c.next_attempt_at.is_(None), OUTREACH.c.next_attempt_at <= now),
+    )
+
+
 def hold_interrupted_sends(
     engine: Engine, which: ColumnElement[bool], now: datetime, when: str
 ) -> int:
@@ -130,11 +140,7 @@ class Sender:
             leased = claim(
                 session,
                 OUTREACH,
-                and_(
-                    OUTREACH.c.state.in_([s.value for s in READY_STATES]),
-                    OUTREACH.c.due_at <= now,
-                    or_(OUTREACH.c.next_attempt_at.is_(None), OUTREACH.c.next_attempt_at <= now),
-                ),
+                ready_to_send(now),
                 [OUTREACH.c.due_at, OUTREACH.c.id],
                 now=now,
                 owner=self.owner,
