@@ -22,7 +22,7 @@ from sqlmodel import col
 from daemon.bulk import bulk_insert
 from daemon.db import session_scope
 from daemon.importer import OrderRow, in_batches
-from daemon.models import Order, Shipment
+from daemon.models import Order, OrderState, Shipment
 
 _ORDERS = Order.__table__  # type: ignore[attr-defined]
 _SHIPMENTS = Shipment.__table__  # type: ignore[attr-defined]
@@ -188,6 +188,10 @@ def _import_rows(
                         if old != v
                     }
                 )
+                if order.state == OrderState.OPTED_OUT and changed.get("state") == OrderState.OPEN:
+                    # An import never lifts a buyer's opt-out (a file re-exported from the store
+                    # says "open" for every order it has not closed); only a person can.
+                    del changed["state"]
                 have = numbers.get(order.id, {})
                 new_numbers = [n for n in row.tracking_numbers if n not in have]
                 reopened = [

@@ -91,6 +91,18 @@ def test_a_changed_row_updates_its_order(upgraded: Workspace) -> None:
     assert states == {"QQ850419295BR": True, "QH991577104BR": False}
 
 
+def test_a_re_import_never_lifts_a_buyers_opt_out(upgraded: Workspace) -> None:
+    fixture = copy_fixture("orders_good.csv", upgraded.root)
+    assert upgraded.run("orders", "import", str(fixture)).exit_code == 0
+    assert upgraded.run("orders", "opt-out", "AE-1001").exit_code == 0
+    fixture.write_text(fixture.read_text().replace("Phone case", "Blue phone case"))
+    result = upgraded.run("orders", "import", str(fixture))  # the file says "open"
+    assert result.exit_code == 0, result.output
+    order = _show(upgraded, "AE-1001")
+    assert order["order"]["product"] == "Blue phone case"  # the rest of the row is taken
+    assert order["order"]["state"] == "opted_out"
+
+
 def test_jsonl_import(upgraded: Workspace) -> None:
     fixture = copy_fixture("orders.jsonl", upgraded.root)
     result = upgraded.run("orders", "import", str(fixture))
