@@ -26,6 +26,7 @@ from carriers.status import Status
 from daemon.config import Config
 from daemon.leases import OUTREACH, SHIPMENTS
 from daemon.models import Order, TrackingEvent
+from daemon.quiet import quiet_until
 from messages.channels.base import OutgoingMessage, make_message_id, unsubscribe_target
 from messages.context import MessageContext, StaffContext
 from messages.kinds import Audience, Kind, Situation
@@ -140,9 +141,23 @@ def buyer_day(moment: datetime | None, timezone: str) -> date | None:
     return None if moment is None else moment.astimezone(ZoneInfo(timezone)).date()
 
 
-def check_promised_date(row: RowLike, timezone: str, now: datetime) -> None:
+def promised_day(
+    config: Config, order: OrderLike, moment: datetime | None, timezone: str
+) -> date | None:
+    """The buyer's day on which a message due at `moment` goes out, the day to promise: one due
+    in the buyer's quiet hours leaves when they end, often the next morning."""
+    if moment is None:
+        return None
+    quiet = config.window(order.country).quiet_hours
+    resume = quiet_until(moment, timezone, quiet.start, quiet.end)
+    return buyer_day(resume or moment, timezone)
+
+
+def check_promised_date(
+    config: Config, row: RowLike, order: OrderLike, timezone: str, now: datetime
+) -> None:
     """Raise PromisedDatePassed when the row's next-update day is not after today, for the buyer."""
-    promised = buyer_day(row.next_update_at, timezone)
+    promised = promised_day(config, order, row.next_update_at, timezone)
     if promised is not None and promised <= now.astimezone(ZoneInfo(timezone)).date():
         raise PromisedDatePassed(promised)
 
@@ -186,7 +201,7 @@ def compose_message(
         to_address, to_name = store.staff_email, store.name
     else:
         timezone = buyer_timezone(config, order)
-        check_promised_date(row, timezone, now)
+        check_promised_date(config, row, order, timezone, now)
         if kind is Kind.REFUND_OFFER and not row.remedies:
             raise OfferNotComposed(row.id)
         context = buyer_context(config, row, order, shipments, last_event, pickup_event, timezone)
@@ -240,7 +255,7 @@ def buyer_context(
         last_event_at=last_event.occurred_at if last_event else None,
         shipped_at=order.shipped_at.date(),
         expected_by=buyer_day(row.expected_by, timezone),
-        next_update_on=buyer_day(row.next_update_at, timezone),
+        next_update_on=promised_day(config, order, row.next_update_at, timezone),
         protection_until=buyer_day(row.protection_until, timezone),
         customs_variant=config.window(order.country).customs_variant,
         product=order.product,

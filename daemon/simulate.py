@@ -12,7 +12,8 @@ Scenario format (JSON):
       "start": "2026-09-01T00:00:00Z",   // optional: first instant (default: earliest ship date)
       "until": "2026-12-10T00:00:00Z",   // optional: last instant (default: start + 100 days)
       "step_hours": 6,                   // optional: how far the clock moves per step (default 6)
-      "approve": "all",                  // optional: "all" approves pending offers a step after
+      "approve": "all",                  // optional: "all" composes and approves pending offers
+                                         //   and carries out protection extensions a step after
                                          //   they appear (what staff would do), "none" leaves them
       "orders": [                        // import fields (see `parcelwatch orders import`)
         {"order_id": "BR-1", "buyer_name": "Ana", "email": "ana@example.com", "locale": "pt-BR",
@@ -68,6 +69,7 @@ from daemon.review import (
     approve,
     compose,
     list_log,
+    mark_sent,
     opt_out,
 )
 from daemon.sandbox import EMULATOR_ENV, World, start_world
@@ -439,6 +441,13 @@ class Simulation:
                     ids = approvable_ids(engine, LogFilter())
                     if ids:
                         approve(engine, ids, "replay (approve all)", moment)
+                    # ...and each protection extension carried out in the seller center.
+                    actions = LogFilter(
+                        kind=Kind.EXTEND_PROTECTION.value, state=OutreachState.MANUAL_PENDING
+                    )
+                    done = [e.row.id for e in list_log(engine, actions) if e.row.id is not None]
+                    if done:
+                        mark_sent(engine, done, "replay (approve all)", moment)
                 if on_step is not None:
                     fresh = [e for e in list_log(engine, LogFilter()) if e.row.id not in self.seen]
                     self.seen.update(e.row.id for e in fresh if e.row.id is not None)

@@ -50,11 +50,11 @@ def _send(world: World) -> SendReport:
 
 
 def test_the_next_update_date_is_the_rows_in_the_buyers_own_day(world: World) -> None:
-    # 02:30 UTC on 3 December is still 2 December in Sao Paulo: that is the day the buyer reads.
+    # 23:30 UTC on 2 December is 20:30 on 2 December in Sao Paulo: that is the day the buyer reads.
     row_id = world.plan(
         "BR-1",
         "reassurance",
-        next_update_at=datetime(2026, 12, 3, 2, 30, tzinfo=UTC),
+        next_update_at=datetime(2026, 12, 2, 23, 30, tzinfo=UTC),
         expected_by=datetime(2026, 12, 20, 2, 30, tzinfo=UTC),
         situation="on_its_way",
     )
@@ -65,6 +65,15 @@ def test_the_next_update_date_is_the_rows_in_the_buyers_own_day(world: World) ->
     assert "19 de dezembro de 2026" in text  # expected by, also the row's, also the buyer's day
     row = world.row(row_id)
     assert row.state == OutreachState.SENT and "2 de dezembro de 2026" in row.body_text
+
+
+def test_a_promise_falling_in_the_buyers_night_names_the_morning_it_goes(world: World) -> None:
+    # 02:30 UTC on 3 December is 23:30 on the 2nd in Sao Paulo, in the quiet hours (21:00-08:00):
+    # the promised update leaves at 08:00 on the 3rd, so the 3rd is the day to promise.
+    world.plan("BR-1", "reassurance", next_update_at=datetime(2026, 12, 3, 2, 30, tzinfo=UTC))
+    _send(world)
+    text = _text(world.sink.messages[0])
+    assert "3 de dezembro de 2026" in text and "2 de dezembro" not in text
 
 
 def test_an_arbitrary_date_on_the_row_is_the_one_sent(world: World) -> None:
@@ -79,8 +88,8 @@ def test_an_arbitrary_date_on_the_row_is_the_one_sent(world: World) -> None:
     [
         (datetime(2026, 11, 9, 12, 0, tzinfo=UTC), "2026-11-09"),  # yesterday
         (datetime(2026, 11, 10, 20, 0, tzinfo=UTC), "2026-11-10"),  # later today
-        # 01:00 UTC on the 11th is 22:00 on the 10th in Sao Paulo: today for the buyer
-        (datetime(2026, 11, 11, 1, 0, tzinfo=UTC), "2026-11-10"),
+        # 23:30 UTC on the 10th is 20:30 on the 10th in Sao Paulo: today for the buyer
+        (datetime(2026, 11, 10, 23, 30, tzinfo=UTC), "2026-11-10"),
     ],
 )
 def test_a_promised_date_not_ahead_for_the_buyer_is_never_sent(
@@ -110,6 +119,9 @@ def test_a_reassurance_without_a_date_on_the_row_is_held_not_invented(world: Wor
 
 
 def test_the_extension_names_the_protection_end_on_the_row(world: World) -> None:
+    with Session(world.engine) as s:  # an AliExpress order: its protection can be extended
+        s.execute(update(Order).where(Order.order_id == "US-1").values(source="aliexpress"))  # type: ignore[arg-type]
+        s.commit()
     world.plan("US-1", "extension", protection_until=datetime(2026, 12, 24, 12, tzinfo=UTC),
                next_update_at=datetime(2026, 12, 1, 15, tzinfo=UTC))  # fmt: skip
     _send(world)
