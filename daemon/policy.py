@@ -94,10 +94,11 @@ Event messages (from tracking events; trigger "<tracking number>@<start of the e
       going on that the buyer must act on, or a parcel coming back, are told (still true, useful).
 
 A calm inbox
-  B1. At most one buyer message per order per evaluation: messages that ask the buyer to act, keep a
-      promise or offer a remedy first, then the earliest due. The others wait SPACING (logged now,
-      sent later, the log saying until when); a promised update is dropped when another message
-      goes, which keeps the promise.
+  B1. One buyer message at a time: of those due together, messages that ask the buyer to act, keep
+      a promise or offer a remedy go first, then the earliest due. A message waits SPACING after
+      the order's previous one (logged now, sent later, the log saying until when); one that asks
+      the buyer to act waits only URGENT_GAP. A promised update is dropped when another message
+      goes now: that one keeps the promise.
   B2. Budget: at most `budget.messages` buyer messages per order in any `budget.days`; a message
       over it waits until the budget allows, and the log says so. Messages that ask the buyer to
       act, keep a promise or offer a remedy are not counted and never wait.
@@ -150,7 +151,8 @@ UPDATE_EVERY = timedelta(days=7)  # D1: the promised update when no stage is ahe
 MIN_PROMISE_AHEAD = timedelta(days=2)  # D1: never promise a date sooner than this
 STAFF_REPLY = timedelta(days=2)  # D1, R1: a person writes with the options within this
 MISSED_GRACE = timedelta(days=2)  # M1
-SPACING = timedelta(days=1)  # B1
+SPACING = timedelta(days=1)  # B1: between buyer messages
+URGENT_GAP = timedelta(hours=1)  # B1: before one that asks the buyer to act, after another
 
 STAGE_TRIGGER = "stage"
 ORDER_TRIGGER = "order"
@@ -1091,12 +1093,13 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     return noted, ()
 
 
-def _catch_up(dues: list[_Due]) -> list[_Due]:
+def _catch_up(case: _Case, dues: list[_Due]) -> list[_Due]:
     """S6, S7: of the stages due now, produce only the most advanced; skip the rest."""
     walk: list[_Due] = []
+    offer_goes = case.situation in FITS[Kind.REFUND_OFFER]  # else it is held (T1)
     for due in sorted(dues, key=lambda d: (d.due_at, _WALK_RANK[d.kind])):
         walk.append(due)
-        if due.kind is Kind.REFUND_OFFER and not due.skip:
+        if due.kind is Kind.REFUND_OFFER and not due.skip and offer_goes:
             break  # later stages are held while the offer is live (P2)
     top = 0
     contenders: list[_Due] = []
@@ -1204,25 +1207,39 @@ def _calm(case: _Case, due_now: list[_Due]) -> list[tuple[_Due, datetime, str]]:
             key=lambda d: (allowed[id(d)], d.kind is Kind.PROMISED_UPDATE,
                            d.kind not in URGENT_KINDS, d.due_at),
         )  # fmt: skip
-        previous: datetime | None = None
+        previous = _last_going(case)
+        going_now = False
         for due in queue:
             at, note = allowed[id(due)], ""
             if at > now:
                 note = _budget_note(budget, at)
-            if previous is not None:
-                if due.kind is Kind.PROMISED_UPDATE and previous == now:
-                    dropped.add(id(due))  # the message going now keeps the promise
-                    continue
-                if at < previous + SPACING:
-                    at = previous + SPACING
-                    note = f"waits until {ymd(at)}: one message to a buyer at a time"
+            if due.kind is Kind.PROMISED_UPDATE and going_now:
+                dropped.add(id(due))  # the message going now keeps the promise
+                continue
+            gap = URGENT_GAP if due.kind in URGENT_KINDS else SPACING
+            if previous is not None and at < previous + gap:
+                at = previous + gap
+                note = f"waits until {ymd(at)}: one message to a buyer at a time"
                 if due.kind not in URGENT_KINDS:
                     at = _budget_allows_at(moments, budget, at)
             if due.kind not in URGENT_KINDS:
                 moments = sorted([*moments, at])
             waits[id(due)] = (at, note)
-            previous = at
+            going_now = going_now or at <= now
+            previous = at if previous is None else max(previous, at)
     return [(d, *waits.get(id(d), (now, ""))) for d in due_now if id(d) not in dropped]
+
+
+def _last_going(case: _Case) -> datetime | None:
+    """B1: when the order's latest buyer message went out or is to go out."""
+    return max(
+        (
+            e.sent_at or max(e.created_at, e.send_after or e.created_at)
+            for e in case.logged.values()
+            if e.kind.audience is Audience.BUYER and e.state in GOING_STATES
+        ),
+        default=None,
+    )
 
 
 def _budget_note(budget: Budget, at: datetime) -> str:
@@ -1321,7 +1338,7 @@ def evaluate(
     dues = _all_dues(case, answers)
     due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
-    stages = _catch_up([d for d in due_now if d.kind in STAGE_KINDS])
+    stages = _catch_up(case, [d for d in due_now if d.kind in STAGE_KINDS])
     others = [d for d in due_now if d.kind not in STAGE_KINDS]
     decided = [held for d in stages + others if (held := _situation_hold(case, _missed(case, d)))]
     intents = [_intents(case, due, at, note) for due, at, note in _calm(case, decided)]

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Engine,
     Row,
     and_,
+    func,
     or_,
     select,
     update,
@@ -48,6 +49,7 @@ from daemon.config import Config
 from daemon.db import rowcount, session_scope
 from daemon.leases import OUTREACH, claim, release_values
 from daemon.models import Order, OrderState, OutreachState, TrackingEvent
+from daemon.policy import URGENT_GAP
 from daemon.quiet import quiet_until
 from messages.channels.base import (
     AmbiguousSendError,
@@ -72,6 +74,7 @@ CRASH_POINTS = ("after_claim", "after_sending_commit", "after_channel_returned")
 BACKOFF = (timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=30), timedelta(hours=2),
            timedelta(hours=6), timedelta(hours=12))  # fmt: skip
 READY_STATES = (OutreachState.PLANNED, OutreachState.APPROVED)
+BUYER_GAP = URGENT_GAP  # the least time between two emails to one buyer
 
 
 def ready_to_send(now: datetime) -> ColumnElement[bool]:
@@ -153,6 +156,7 @@ class Sender:
             return report
         with session_scope(self.engine) as session:
             work = _load(session, leased)
+            last_sent = _last_buyer_sends(session, {item.order.id for item in work})
         spacing = 60.0 / self.config.smtp.max_per_minute
         async with AsyncExitStack() as stack:
             # One database connection for the run's writes (two committed transactions per
@@ -174,7 +178,13 @@ class Sender:
             for index, item in enumerate(work):
                 plan = ahead.pop(index, None) or self._plan(item)
                 outcome = await self._one(
-                    connection, item, plan, report, sessions, partial(plan_ahead, index + 1)
+                    connection,
+                    item,
+                    plan,
+                    report,
+                    sessions,
+                    partial(plan_ahead, index + 1),
+                    last_sent,
                 )
                 if outcome == "email":
                     await self.sleep(spacing)  # never faster than the configured SMTP rate
@@ -235,9 +245,16 @@ class Sender:
         report: SendReport,
         sessions: _Sessions,
         while_waiting: Callable[[], None],
+        last_sent: dict[int, datetime],
     ) -> str:
         now = plan.now
         row, order, token, row_id = item.row, item.order, item.token, item.row.id
+        buyer = row.audience == Audience.BUYER
+        # Never two emails to one buyer at once (an offer approved right after its notice, two
+        # rows of one order in one run): the second waits BUYER_GAP.
+        last = last_sent.get(order.id) if buyer and plan.message is not None else None
+        if last is not None and now < last + BUYER_GAP:
+            plan = _Plan(now, "deferred", defer_until=last + BUYER_GAP)
         with connection.begin():
             if plan.defer_until is not None:
                 self._defer(connection, row, token, plan.defer_until, now)
@@ -308,9 +325,12 @@ class Sender:
             self._write(connection, row_id, token, OutreachState.MANUAL_PENDING, last_error="")
             report.manual += 1
         else:
+            sent_at = self.clock()
             self._write(
-                connection, row_id, token, OutreachState.SENT, sent_at=self.clock(), last_error=""
+                connection, row_id, token, OutreachState.SENT, sent_at=sent_at, last_error=""
             )
+            if buyer:
+                last_sent[order.id] = sent_at
             report.sent += 1
             log.info(
                 "sent", extra={"outreach_id": row_id, "kind": row.kind, "channel": channel_name}
@@ -429,6 +449,22 @@ class _Work:
     shipments: list[Row[Any]]
     last_event: Row[Any] | None
     pickup_event: Row[Any] | None
+
+
+def _last_buyer_sends(session: Any, pks: set[int]) -> dict[int, datetime]:
+    """When each of these orders last had a buyer message sent."""
+    if not pks:
+        return {}
+    found = session.execute(
+        select(OUTREACH.c.order_pk, func.max(OUTREACH.c.sent_at))
+        .where(
+            OUTREACH.c.order_pk.in_(pks),
+            OUTREACH.c.audience == Audience.BUYER.value,
+            OUTREACH.c.sent_at.is_not(None),
+        )
+        .group_by(OUTREACH.c.order_pk)
+    ).all()
+    return {pk: sent for pk, sent in found}
 
 
 def _load(session: Any, leased: Sequence[tuple[int, int]]) -> list[_Work]:

@@ -19,7 +19,7 @@ from daemon.models import Order, Outreach, OutreachState
 from daemon.order_store import import_rows
 from daemon.review import approve
 from daemon.sandbox import SmtpSink
-from daemon.send import Sender
+from daemon.send import BUYER_GAP, Sender
 from daemon.wiring import build_channels
 from messages.remedies import Remedies
 from tests.conftest import SHIPPED_CONFIG
@@ -210,6 +210,20 @@ def test_quiet_hours_defer_to_the_buyers_morning(world: World) -> None:
     world.clock.set(datetime(2026, 11, 11, 11, 0, tzinfo=UTC))
     world.send()
     assert world.row(row_id).state == OutreachState.SENT
+
+
+def test_two_messages_for_one_buyer_never_leave_together(world: World) -> None:
+    first = world.plan("US-1", "tracking_not_found", next_update_at=NOON_UTC + timedelta(days=9))
+    second = world.plan("US-1", "delivered", trigger="order")
+    world.send()
+    assert len(world.sink.messages) == 1
+    assert world.row(first).state == OutreachState.SENT
+    waiting = world.row(second)
+    assert waiting.state == OutreachState.PLANNED
+    assert waiting.next_attempt_at == NOON_UTC + BUYER_GAP
+    world.clock.advance(BUYER_GAP)
+    world.send()
+    assert len(world.sink.messages) == 2 and world.row(second).state == OutreachState.SENT
 
 
 def test_an_opted_out_order_gets_nothing(world: World) -> None:
