@@ -152,6 +152,16 @@ def situation_of_parcels(parcels: list[ShipmentFacts]) -> Situation:
     return next(k for k, v in SITUATION_PARCELS.items() if v is parcels)
 
 
+def _decide_in(kind: Kind, situation: Situation) -> Decision:
+    """Day 70's decision for an order in `situation` whose log makes `kind` due then."""
+    changes, log = MAKE_DUE[kind]
+    the_window = window("BR", **changes)  # type: ignore[arg-type]
+    parcels = SITUATION_PARCELS[situation]
+    return decide(
+        order("BR"), parcels, the_window, [*log, *_told(parcels, the_window, kind)], day(70)
+    )
+
+
 def _expected(kind: Kind, situation: Situation) -> str:
     if situation is Situation.DELIVERED:
         return "-"  # P1: delivery stops every one of them
@@ -172,11 +182,7 @@ def _outcome(decision: Decision, kind: Kind) -> str:
 def test_each_kind_in_each_situation_is_sent_held_or_stopped_as_the_table_says(
     kind: Kind, situation: Situation
 ) -> None:
-    changes, log = MAKE_DUE[kind]
-    the_window = window("BR", **changes)  # type: ignore[arg-type]
-    parcels = SITUATION_PARCELS[situation]
-    log = [*log, *_told(parcels, the_window, kind)]
-    decision = decide(order("BR"), parcels, the_window, log, day(70))
+    decision = _decide_in(kind, situation)
     assert _outcome(decision, kind) == _expected(kind, situation)
     for intent in decision.intents:
         if not intent.skipped and not intent.held and intent.kind in FITS:
@@ -455,11 +461,7 @@ def _read(intent: Intent, locale: str, has_protection: bool = True) -> str:
 def test_what_a_decision_sends_says_nothing_the_situation_makes_untrue(
     kind: Kind, situation: Situation
 ) -> None:
-    changes, log = MAKE_DUE[kind]
-    the_window = window("BR", **changes)  # type: ignore[arg-type]
-    parcels = SITUATION_PARCELS[situation]
-    log = [*log, *_told(parcels, the_window, kind)]
-    decision = decide(order("BR"), parcels, the_window, log, day(70))
+    decision = _decide_in(kind, situation)
     sent = [i for i in decision.intents if not i.skipped and not i.held]
     buyer = [i for i in sent if i.audience is Audience.BUYER]
     for intent in buyer:

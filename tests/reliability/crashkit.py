@@ -9,7 +9,9 @@ restarted from the step it was on, as systemd would restart `parcelwatch run`. A
 
 * no message reached the sink twice (counted by Message-ID);
 * every message the same scenario sends without kills was sent, or is in `needs_review`
-  (its fate unknown after a kill mid-send: a person decides), and no row is stuck in `sending`;
+  (its fate unknown after a kill mid-send: a person decides), or is held because it depends on
+  such a send (a refund offer's follow-up waits until staff settle the offer), and no row is stuck
+  in `sending`;
 * every tracking event the uninterrupted run stored is stored;
 * the database passes `PRAGMA integrity_check`.
 """
@@ -67,7 +69,9 @@ class TrialResult:
     delivered: int = 0  # messages the SMTP sink received
     duplicates: int = 0
     lost_events: int = 0
-    unsent: list[str] = field(default_factory=list)  # due, yet neither sent nor needs_review
+    unsent: list[str] = field(default_factory=list)  # due, yet neither sent, held nor in review
+    # due, and held until staff settle a send of unknown fate of the same order
+    held: list[str] = field(default_factory=list)
     stuck: int = 0  # rows left in `sending`
     sent_not_delivered: int = 0  # rows marked sent whose message the sink never got
     needs_review: int = 0
@@ -259,11 +263,16 @@ def trial(seed: int, ref: Reference, workdir: Path, days: int) -> TrialResult:
     result.delivered = len(facts.message_ids)
     result.duplicates = facts.duplicates
     result.lost_events = len(ref.facts.events - facts.events)
-    result.unsent = sorted(
-        "/".join(key)
+    in_review = {order for (order, _, _), state in facts.rows.items() if state == "needs_review"}
+    missing = [
+        key
         for key, state in ref.facts.rows.items()
         if state in DELIVERED and facts.rows.get(key) not in ACCEPTABLE
+    ]
+    result.held = sorted(
+        "/".join(key) for key in missing if facts.rows.get(key) == "held" and key[0] in in_review
     )
+    result.unsent = sorted("/".join(key) for key in missing if "/".join(key) not in result.held)
     result.stuck = sum(1 for s in facts.rows.values() if s == "sending")
     result.sent_not_delivered = len(facts.sent_ids - set(facts.message_ids))
     result.needs_review = sum(1 for s in facts.rows.values() if s == "needs_review")
