@@ -122,13 +122,15 @@ async def test_a_prepared_content_is_only_used_for_its_own_message() -> None:
 
 
 def _plan_rows(world: World, count: int) -> list[int]:
-    """`count` due buyer emails, spread over the two orders that have templates."""
+    """`count` due buyer emails, one per order (two emails to one buyer never leave together),
+    the orders copied from the two that have templates."""
     rows = []
     with Session(world.engine) as s:
         for n in range(count):
-            order_id = ("BR-1", "US-1")[n % 2]
-            order = s.execute(select(Order).where(Order.order_id == order_id)).scalar_one()  # type: ignore[arg-type]
-            row = s.execute(insert(Outreach).values(order_pk=order.id, kind="tracking_update",
+            base = s.execute(select(Order).where(Order.order_id == ("BR-1", "US-1")[n % 2])).scalar_one()  # type: ignore[arg-type]  # fmt: skip
+            copy = base.model_dump(exclude={"id"}) | {"order_id": f"{base.order_id}-{n}"}
+            order_pk = s.execute(insert(Order).values(**copy).returning(Order.id)).scalar_one()  # type: ignore[arg-type]
+            row = s.execute(insert(Outreach).values(order_pk=order_pk, kind="tracking_update",
                             trigger=f"run-{n}", state=OutreachState.PLANNED, channel="email",
                             audience="buyer", reason="test", due_at=NOON_UTC, created_at=NOON_UTC,
                             updated_at=NOON_UTC).returning(Outreach.id)).scalar_one()  # type: ignore[arg-type]  # fmt: skip
@@ -174,15 +176,15 @@ def test_an_order_closed_while_its_batch_is_sent_gets_no_further_message(tmp_pat
     handler = Handler()
     with AiosmtpdServer(handler) as server:
         world = World(tmp_path, server)  # type: ignore[arg-type]
-        first, second = _plan_rows(world, 4)[::2]  # both for BR-1, sent one after the other
+        rows = _plan_rows(world, 4)  # BR-1-0, US-1-1, BR-1-2, US-1-3, sent in that order
 
-        async def close_the_order(_: float) -> None:
+        async def close_the_order(_: float) -> None:  # after the first email, BR-1-2 is disputed
             with Session(world.engine) as s:
-                s.execute(update(Order).where(Order.order_id == "BR-1").values(state="disputed"))  # type: ignore[arg-type]
+                s.execute(update(Order).where(Order.order_id == "BR-1-2").values(state="disputed"))  # type: ignore[arg-type]
                 s.commit()
 
         world.send(world.sender(sleep=close_the_order))
-    assert world.row(first).state == OutreachState.SENT
-    second_row = world.row(second)
-    assert second_row.state == OutreachState.SUPPRESSED and "disputed" in second_row.last_error
-    assert len(handler.received) == 3  # BR-1's first, and both of US-1
+    assert world.row(rows[0]).state == OutreachState.SENT
+    closed = world.row(rows[2])
+    assert closed.state == OutreachState.SUPPRESSED and "disputed" in closed.last_error
+    assert len(handler.received) == 3
