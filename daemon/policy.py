@@ -140,7 +140,7 @@ from datetime import datetime, timedelta
 from carriers.status import Status
 from daemon.config import Budget, Window
 from daemon.models import PENDING_STATES, OrderState, OutreachState
-from messages.kinds import Audience, Kind, Situation
+from messages.kinds import BUYER_KINDS, STAFF_KINDS, Audience, Kind, Situation
 
 DAY = timedelta(days=1)
 
@@ -386,9 +386,12 @@ class _Parcel:
         self.on_its_way = current not in _NOT_ON_ITS_WAY
         self.delivered = current is Status.DELIVERED
         self.never_found = not self.events and current in (None, Status.NOT_FOUND)
+        self.statuses = frozenset(e.status for e in self.events)
 
     def runs(self, group: frozenset[Status]) -> list[_Run]:
         """The episodes of this parcel in `group`'s statuses, oldest first."""
+        if self.statuses.isdisjoint(group):
+            return []  # most parcels only ever move on
         runs: list[_Run] = []
         events = self.events
         i = 0
@@ -471,7 +474,7 @@ def _customs_pause(parcels: Sequence[_Parcel], now: datetime) -> tuple[timedelta
 # --- The order as a whole ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # never changed once built (`replace` makes a new one)
 class _Due:
     """A rule's answer: what, when, why (formatted only if produced), and what it will say."""
 
@@ -509,9 +512,9 @@ class _Case:
         self.never_found = [p for p in self.parcels if p.never_found]
         self.any_on_its_way = not self.parcels or any(p.on_its_way for p in self.parcels)
         self.stall = _stall(self.parcels, window.tracking.stalled_days * DAY)
-        with_events = [p for p in self.parcels if p.last_event is not None]
-        latest = max(with_events, key=lambda p: p.last_event.occurred_at, default=None)  # type: ignore[union-attr]
-        self.latest = latest
+        # The parcel with the latest event (the first on a tie), for the reasons.
+        scanned = [(e.occurred_at, p) for p in self.parcels if (e := p.last_event) is not None]
+        self.latest = max(scanned, key=lambda s: s[0], default=(None, None))[1]
         self.read_log(logged)
 
     def read_log(self, logged: Iterable[LoggedOutreach]) -> None:
@@ -572,7 +575,7 @@ def _event_text(event: EventFacts) -> str:
 
 def ymd(moment: datetime) -> str:
     """`moment` as YYYY-MM-DD, for reasons and notes."""
-    return moment.strftime("%Y-%m-%d")
+    return moment.date().isoformat()
 
 
 def _stamp(moment: datetime) -> str:
@@ -769,14 +772,14 @@ def _promise_dues(case: _Case) -> list[_Due]:
         e
         for e in case.logged.values()
         if e.state is OutreachState.SENT and e.next_update_at is not None
-        and e.kind.audience is Audience.BUYER
+        and e.kind in BUYER_KINDS
     ]  # fmt: skip
     if not promises or case.situation is Situation.DELIVERED:
         return []
     promise = max(promises, key=lambda e: (e.created_at, e.sent_at or e.created_at))
     kept = any(
         e.created_at > promise.created_at and e.state in GOING_STATES
-        and e.kind.audience is Audience.BUYER
+        and e.kind in BUYER_KINDS
         for e in case.logged.values()
     )  # fmt: skip
     if kept:
@@ -874,30 +877,39 @@ def _returned_offer(case: _Case, parcel: _Parcel, start: datetime) -> list[_Due]
 
 
 def _delivered_dues(case: _Case) -> list[_Due]:
-    """E4."""
+    """E4: the delivered confirmation."""
     if case.situation is not Situation.DELIVERED:
         return []
-    delivered_at = max(p.delivered_at() or case.shipped for p in case.parcels)
+    delivered_at = _last_delivery(case)
 
     def reason() -> str:
         count = len(case.parcels)
         parcels = "the parcel" if count == 1 else f"all {count} parcels"
         return f"{parcels} delivered, last on {ymd(delivered_at)}; {case.tracking_phrase()}"
 
-    dues = [_Due(Kind.DELIVERED, ORDER_TRIGGER, delivered_at, reason)]
+    return [_Due(Kind.DELIVERED, ORDER_TRIGGER, delivered_at, reason)]
+
+
+def _review_dues(case: _Case) -> list[_Due]:
+    """E4: the review request, some days after the delivered confirmation went out."""
     told = case.logged.get((Kind.DELIVERED, ORDER_TRIGGER))
-    if told is not None and told.state is OutreachState.SENT:
-        days = case.window.tracking.review_request_days
-        base = max(delivered_at, told.sent_at or told.created_at)
-        dues.append(
-            _Due(
-                Kind.REVIEW_REQUEST,
-                ORDER_TRIGGER,
-                base + days * DAY,
-                lambda: f"{days} days after delivery ({ymd(delivered_at)}) and its confirmation",
-            )
+    if told is None or told.state is not OutreachState.SENT:
+        return []
+    delivered_at = _last_delivery(case)
+    days = case.window.tracking.review_request_days
+    base = max(delivered_at, told.sent_at or told.created_at)
+    return [
+        _Due(
+            Kind.REVIEW_REQUEST,
+            ORDER_TRIGGER,
+            base + days * DAY,
+            lambda: f"{days} days after delivery ({ymd(delivered_at)}) and its confirmation",
         )
-    return dues
+    ]
+
+
+def _last_delivery(case: _Case) -> datetime:
+    return max(p.delivered_at() or case.shipped for p in case.parcels)
 
 
 def _not_found_dues(case: _Case) -> list[_Due]:
@@ -987,18 +999,31 @@ def _logged(case: _Case, due: _Due) -> bool:
     return entry is not None and entry.state is not OutreachState.HELD
 
 
-def _all_dues(case: _Case, answers: list[_Due]) -> list[_Due]:
+@dataclass(frozen=True, slots=True)
+class _Tracked:
+    """The answers of the rules that read the order and its tracking but not the log: worked out
+    once per evaluation, though the log-reading rules run twice (now, and once it is logged)."""
+
+    stages: list[_Due]  # S1-S5
+    events: list[_Due]  # E1-E6, R1
+
+    @classmethod
+    def read(cls, case: _Case) -> _Tracked:
+        events = [*_episode_dues(case), *_delivered_dues(case), *_not_found_dues(case)]
+        return cls(_stage_answers(case), events)
+
+
+def _all_dues(case: _Case, tracked: _Tracked) -> list[_Due]:
     """Every intent some rule asks for, due or not yet, after the stop rules (P1-P4)."""
     state = case.order.state
     if state in (OrderState.DISPUTED, OrderState.CANCELLED, OrderState.CLOSED):
         return []  # P3
     rules = [
-        *_stage_dues(case, answers),
+        *_stage_dues(case, tracked.stages),
         *_extension_message(case),
         *_followup_dues(case),
-        *_episode_dues(case),
-        *_delivered_dues(case),
-        *_not_found_dues(case),
+        *tracked.events,
+        *_review_dues(case),
         *_promise_dues(case),
     ]
     # Two rules may ask for the same (kind, trigger) (a refund offer by its day and by R1): the
@@ -1014,7 +1039,7 @@ def _all_dues(case: _Case, answers: list[_Due]) -> list[_Due]:
     if case.offer_live:  # P2
         dues = [d for d in dues if d.kind not in _HELD_BY_OFFER]
     if state is OrderState.OPTED_OUT:  # P3
-        dues = [d for d in dues if d.kind.audience is Audience.STAFF]
+        dues = [d for d in dues if d.kind in STAFF_KINDS]
     return [d for d in dues if not _logged(case, d)]
 
 
@@ -1023,7 +1048,7 @@ def _withdrawals(case: _Case) -> list[Withdrawal]:
     withdrawals: list[Withdrawal] = []
     open_order = case.order.state is OrderState.OPEN
     for (kind, trigger), entry in sorted(case.logged.items()):
-        if entry.state not in WITHDRAWABLE_STATES or kind.audience is Audience.STAFF:
+        if entry.state not in WITHDRAWABLE_STATES or kind in STAFF_KINDS:
             continue
         if not open_order:
             withdrawals.append(Withdrawal(kind, trigger, f"order is {case.order.state}: "
@@ -1069,18 +1094,18 @@ def _fresh_only(case: _Case, due_now: list[_Due]) -> tuple[list[_Due], tuple[str
     """F1, F2: every stage-like due waits while one waits for a fresh carrier answer (holding
     only some would let a lower stage out alone, then the higher one: a burst); past the grace,
     they go with the staleness in their reason."""
-    answered = [p for p in case.parcels if p.on_its_way and p.facts.answered_at is not None]
+    answered = [
+        (at, p) for p in case.parcels if p.on_its_way and (at := p.facts.answered_at) is not None
+    ]
     if not answered:
         return due_now, ()  # nothing on its way was ever answered: nothing is stale
-    oldest = min(answered, key=lambda p: p.facts.answered_at)  # type: ignore[arg-type, return-value]
-    oldest_answer = oldest.facts.answered_at
-    assert oldest_answer is not None
+    oldest_answer, oldest = min(answered, key=lambda a: a[0])
     waits: set[str] = set()
     noted: list[_Due] = []
     for due in due_now:
         if due.kind in _NEEDS_FRESH_TRACKING and oldest_answer < due.due_at:
             if case.now < due.due_at + STALE_GRACE:
-                waits.update(p.number for p in answered if p.facts.answered_at < due.due_at)  # type: ignore[operator]
+                waits.update(p.number for at, p in answered if at < due.due_at)
                 continue
             note = (
                 f"; tracking may be stale: no answer from the carrier for {oldest.number} "
@@ -1168,7 +1193,7 @@ def _counted_moments(case: _Case) -> list[datetime]:
     return sorted(
         e.sent_at or max(e.created_at, e.send_after or e.created_at)
         for e in case.logged.values()
-        if e.kind.audience is Audience.BUYER and e.kind not in URGENT_KINDS
+        if e.kind in BUYER_KINDS and e.kind not in URGENT_KINDS
         and e.state in GOING_STATES
     )  # fmt: skip
 
@@ -1190,7 +1215,7 @@ def _calm(case: _Case, due_now: list[_Due]) -> list[tuple[_Due, datetime, str]]:
     sendable = [
         d
         for d in due_now
-        if d.kind.audience is Audience.BUYER
+        if d.kind in BUYER_KINDS
         and not (d.skip or d.hold or d.kind.value in case.window.approval_required)
     ]
     waits: dict[int, tuple[datetime, str]] = {}
@@ -1236,7 +1261,7 @@ def _last_going(case: _Case) -> datetime | None:
         (
             e.sent_at or max(e.created_at, e.send_after or e.created_at)
             for e in case.logged.values()
-            if e.kind.audience is Audience.BUYER and e.state in GOING_STATES
+            if e.kind in BUYER_KINDS and e.state in GOING_STATES
         ),
         default=None,
     )
@@ -1272,7 +1297,7 @@ def _intents(case: _Case, due: _Due, send_at: datetime, note: str) -> Intent:
         held=bool(due.hold),
         was_held=entry is not None and entry.state is OutreachState.HELD,
         tracking_number=due.number,
-        next_update_at=next_update if kind.audience is Audience.BUYER else None,
+        next_update_at=next_update if kind in BUYER_KINDS else None,
         protection_until=due.protection_until,
         expected_by=expected if expected > send_at + DAY else None,
         send_after=send_at if send_at > case.now else None,
@@ -1334,8 +1359,8 @@ def evaluate(
             for e in logged
         ]
         case = case.with_log(logged)
-    answers = _stage_answers(case)
-    dues = _all_dues(case, answers)
+    tracked = _Tracked.read(case)
+    dues = _all_dues(case, tracked)
     due_now = [d for d in dues if d.due_at <= now]
     due_now, awaiting = _fresh_only(case, due_now)
     stages = _catch_up(case, [d for d in due_now if d.kind in STAGE_KINDS])
@@ -1349,7 +1374,7 @@ def evaluate(
     after = case.with_log(
         [*(_gone_out(e, now) for e in logged), *(as_sent(i, now) for i in intents)]
     )
-    times = [d.due_at for d in _all_dues(after, answers) if d.due_at > now and not d.moving]
+    times = [d.due_at for d in _all_dues(after, tracked) if d.due_at > now and not d.moving]
     if awaiting:
         times.append(now + STALE_RETRY)  # F1: the poll is asked for now; look again soon
     return Evaluation(
@@ -1380,7 +1405,7 @@ def _gone_out(entry: LoggedOutreach, now: datetime) -> LoggedOutreach:
     """A logged buyer message ready to go, as it will be once sent (for the next wake time)."""
     if entry.state not in (OutreachState.PLANNED, OutreachState.APPROVED):
         return entry
-    if entry.kind.audience is not Audience.BUYER:
+    if entry.kind not in BUYER_KINDS:
         return entry
     return replace(entry, state=OutreachState.SENT, sent_at=max(now, entry.send_after or now))
 
