@@ -54,7 +54,8 @@ Stage messages (trigger "stage": one of each per order)
   S6. The ladder is tracking_update < reassurance < refund_offer: a rung that falls due after a
       higher one was logged (not rejected, withdrawn, skipped or held) is skipped as superseded.
   S7. Catch-up: of the stages due in one evaluation only the most advanced is produced, the others
-      are skipped (logged, never sent). A refund offer in the walk ends it (P2).
+      are skipped (logged, never sent). A refund offer in the walk ends it (P2), unless the
+      situation holds it (T1).
   S8. Refund follow-up: REFUND_FOLLOWUP_DAYS after the refund offer was sent, if not delivered. While
       the offer's send has an unknown outcome (needs review), the follow-up is held until staff
       settle it (mark it sent: the follow-up counts from then; retry: from the new send).
@@ -65,8 +66,9 @@ Messages that state a done fact or keep a promise
   K1. Promised update: a buyer message that said "we will write to you again on X" (its
       `next_update_at`) and was sent; if no other buyer message went (or is on its way) after it, a
       `promised_update` falls due on X (trigger "promise@X"), written for the situation of that day.
-  D1. The date a message promises (`next_update_at`): the next ladder stage still to come, else
-      UPDATE_EVERY later, never sooner than MIN_PROMISE_AHEAD. `tracking_not_found` promises that
+  D1. The date a message promises (`next_update_at`): the window day of the next ladder stage
+      still to come while the parcel is on its way, else UPDATE_EVERY later; never sooner than
+      MIN_PROMISE_AHEAD. `tracking_not_found` promises that
       a person writes with the options by the not-found refund day (at least STAFF_REPLY ahead),
       `returned_to_sender` within STAFF_REPLY; the refund offer queued with them (R1) is that
       person's task in the log.
