@@ -778,10 +778,10 @@ def _promise_dues(case: _Case) -> list[_Due]:
     ]  # fmt: skip
     if not promises or case.situation is Situation.DELIVERED:
         return []
-    promise = max(promises, key=lambda e: (e.created_at, e.sent_at or e.created_at))
+    promise = max(promises, key=_going_at)
     kept = any(
-        e.created_at > promise.created_at and e.state in GOING_STATES
-        and e.kind in BUYER_KINDS
+        e is not promise and e.state in GOING_STATES and e.kind in BUYER_KINDS
+        and _going_at(e) >= _going_at(promise)
         for e in case.logged.values()
     )  # fmt: skip
     if kept:
@@ -798,6 +798,11 @@ def _promise_dues(case: _Case) -> list[_Due]:
             ),
         )
     ]
+
+
+def _going_at(entry: LoggedOutreach) -> datetime:
+    """When a logged message went out, or is to go out (K1, B1, B2)."""
+    return entry.sent_at or max(entry.created_at, entry.send_after or entry.created_at)
 
 
 # --- Event rules (E1-E6, R1) -------------------------------------------------------------------
@@ -1193,7 +1198,7 @@ def _next_update(case: _Case, after: datetime) -> datetime:
 def _counted_moments(case: _Case) -> list[datetime]:
     """B2: when each buyer message the budget counts went out, or is to go out."""
     return sorted(
-        e.sent_at or max(e.created_at, e.send_after or e.created_at)
+        _going_at(e)
         for e in case.logged.values()
         if e.kind in BUYER_KINDS and e.kind not in URGENT_KINDS
         and e.state in GOING_STATES
@@ -1261,7 +1266,7 @@ def _last_going(case: _Case) -> datetime | None:
     """B1: when the order's latest buyer message went out or is to go out."""
     return max(
         (
-            e.sent_at or max(e.created_at, e.send_after or e.created_at)
+            _going_at(e)
             for e in case.logged.values()
             if e.kind in BUYER_KINDS and e.state in GOING_STATES
         ),

@@ -483,3 +483,31 @@ def test_an_extension_message_is_only_ever_decided_after_its_action_was_confirme
     assert not [
         i for intents in pending.by_day.values() for i in intents if i.kind is Kind.EXTENSION
     ]
+
+
+def test_an_offer_decided_with_a_notice_and_sent_after_it_keeps_the_notices_promise() -> None:
+    # The not-found notice and its refund offer are logged in one decision; the notice goes at
+    # once, the offer an hour later once staff composed and approved it: the buyer heard from a
+    # person, so no promised update on the notice's date.
+    notice = LoggedOutreach(
+        Kind.TRACKING_NOT_FOUND,
+        "order",
+        OutreachState.SENT,
+        day(5),
+        day(5),
+        sent_at=day(5),
+        next_update_at=day(20),
+    )
+    offer = LoggedOutreach(
+        Kind.REFUND_OFFER, "stage", OutreachState.SENT, day(5), day(5), sent_at=day(5.04)
+    )
+    staff = LoggedOutreach(
+        Kind.STAFF_TRACKING_NOT_FOUND, NUMBER, OutreachState.SENT, day(5), day(5)
+    )
+    parcel = [shipment(status=Status.NOT_FOUND)]
+    decision = decide(order("BR"), parcel, BR, [notice, offer, staff], day(20))
+    assert Kind.PROMISED_UPDATE not in [i.kind for i in decision.intents]
+    unsent = [notice, LoggedOutreach(Kind.REFUND_OFFER, "stage", OutreachState.AWAITING_APPROVAL,
+                                     day(5), day(5)), staff]  # fmt: skip
+    decision = decide(order("BR"), parcel, BR, unsent, day(20))
+    assert Kind.PROMISED_UPDATE in [i.kind for i in decision.intents]  # nobody wrote: we do
