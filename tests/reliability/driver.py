@@ -87,7 +87,7 @@ async def run(spec: dict[str, Any]) -> None:
         # end, not on whichever poll happened to fall before it (kills shift a shipment's next
         # check by a step or more; a quiet parcel is looked at once a day).
         for index in range(first, steps + 1):
-            progress.write_text(str(index))
+            _record_step(progress, index)
             moment = start + index * step
             clock.set(moment)
             for origin in spec["origins"]:
@@ -111,11 +111,19 @@ async def run(spec: dict[str, Any]) -> None:
                 # staff approve every offer (refund offers are the only kind waiting), composed
                 approve(engine, ids, "crash trial (approve all)", moment,
                         remedies=Remedies(reship=True))  # fmt: skip
-    progress.write_text(str(steps + 1))
+    _record_step(progress, steps + 1)
     await runtime.close()
     engine.dispose()
     if killer.counts_path is not None:
         killer.counts_path.write_text(json.dumps(killer.counts))
+
+
+def _record_step(progress: Path, index: int) -> None:
+    """Write the step reached so that a kill never leaves the file empty or half-written (the
+    parent reads it to know where to restart): a new file, then an atomic rename."""
+    fresh = progress.with_suffix(".new")
+    fresh.write_text(str(index))
+    os.replace(fresh, progress)
 
 
 def main() -> None:
