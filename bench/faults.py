@@ -7,8 +7,9 @@ emulators and an SMTP sink, kills it one to three times (`os._exit` at a named p
 decide or send, inside the SMTP conversation, or SIGKILL after a random delay), restarts it, and
 runs the scenario to its end (see tests/reliability/crashkit.py). It prints one line per trial and a
 table: trials, faults injected, messages duplicated (must be 0), events lost (must be 0), due
-messages neither sent, held nor in review (must be 0; a refund follow-up whose offer's send is of
-unknown fate is held, in a row of its own). Exit status 1 if any trial failed a check.
+messages neither sent, held nor in review (must be 0; a message that follows a send of unknown
+fate, such as a refund offer's follow-up, waits for staff to settle it and has a row of its own).
+Exit status 1 if any trial failed a check.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         ("events lost", sum(r.lost_events for r in results)),
         ("due messages neither sent, held nor in review", sum(len(r.unsent) for r in results)),
         ("held in needs_review (fate unknown)", sum(r.needs_review for r in results)),
-        ("held until staff settle such a send", sum(len(r.held) for r in results)),
+        ("waiting until staff settle such a send", sum(len(r.held) for r in results)),
         ("trials failing a check", sum(1 for r in results if not r.ok)),
         ("runtime (s)", round(time.monotonic() - began, 1)),
     ]

@@ -9,9 +9,9 @@ restarted from the step it was on, as systemd would restart `parcelwatch run`. A
 
 * no message reached the sink twice (counted by Message-ID);
 * every message the same scenario sends without kills was sent, or is in `needs_review`
-  (its fate unknown after a kill mid-send: a person decides), or is held because it depends on
-  such a send (a refund offer's follow-up waits until staff settle the offer), and no row is stuck
-  in `sending`;
+  (its fate unknown after a kill mid-send: a person decides), or waits because it follows such a
+  send (a refund offer's follow-up, the update a message promised, a review request: decided once
+  staff settle it), and no row is stuck in `sending`;
 * every tracking event the uninterrupted run stored is stored;
 * the database passes `PRAGMA integrity_check`.
 """
@@ -45,6 +45,7 @@ STEP_HOURS = 12
 DELIVERED = ("sent", "manual_pending")
 ACCEPTABLE = (*DELIVERED, "needs_review")
 CATEGORIES = ("poll", "decide", "send", "smtp", "sigkill")
+FOLLOWS_A_SEND = ("refund_followup", "promised_update", "review_request")
 
 
 @dataclass
@@ -269,8 +270,15 @@ def trial(seed: int, ref: Reference, workdir: Path, days: int) -> TrialResult:
         for key, state in ref.facts.rows.items()
         if state in DELIVERED and facts.rows.get(key) not in ACCEPTABLE
     ]
+    # A message that follows another send (the offer's follow-up, the update a message promised,
+    # the review request after the delivered note) waits while that send's fate is unknown: it
+    # is decided once staff settle it (mark it sent, or retry).
     result.held = sorted(
-        "/".join(key) for key in missing if facts.rows.get(key) == "held" and key[0] in in_review
+        "/".join(key)
+        for key in missing
+        if key[0] in in_review
+        and key[1] in FOLLOWS_A_SEND
+        and facts.rows.get(key) in (None, "held")
     )
     result.unsent = sorted("/".join(key) for key in missing if "/".join(key) not in result.held)
     result.stuck = sum(1 for s in facts.rows.values() if s == "sending")
