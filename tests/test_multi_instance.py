@@ -194,17 +194,22 @@ def test_three_daemons_one_database_one_killed(
     reference = [
         json.loads(line) for line in (tmp_path / "reference.jsonl").read_text().splitlines()
     ]
-    # By trigger too: an order may get several promised updates, each on its own date.
+    # By trigger too (an order may get several promised updates). The promised updates themselves
+    # are left out of the comparison: whether one is due, and on which date, follows from when
+    # the message that promised it went out, which three daemons ticking on their own do not
+    # time as the replay's steps do. They are counted with the rest for duplicates.
     expected = {
         (e["order_id"], e["kind"], e["trigger"])
         for e in reference
-        if e["state"] == "sent" and e["channel"] == "email"
+        if e["state"] == "sent" and e["channel"] == "email" and e["kind"] != "promised_update"
     }
     delivered = {
         (e.order_id, e.row.kind, e.row.trigger)
         for e in multi
         if e.row.state == "sent" and e.row.channel == "email"
     }
+    sent_rows = len(delivered)
+    delivered = {key for key in delivered if key[1] != "promised_update"}
     held = {(e.order_id, e.row.kind, e.row.trigger) for e in multi if e.row.state == "needs_review"}
     ids = Counter(m["Message-ID"] for m in received)
     duplicates = sum(n - 1 for n in ids.values())
@@ -214,7 +219,7 @@ def test_three_daemons_one_database_one_killed(
           f"duplicates {duplicates}, held for review {len(held)}, missing {len(expected - delivered - held)}\n"
           f"  peak requests/s per carrier {peaks} (configured {RATES})")  # fmt: skip
     assert duplicates == 0
-    assert len(received) == len(delivered)
+    assert len(received) == sent_rows
     assert expected - held == delivered - held, sorted(expected ^ delivered)[:10]
     assert len(held) <= 1  # at most the one send the killed daemon had in flight
     for name, rate in RATES.items():
